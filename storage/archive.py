@@ -1,0 +1,549 @@
+"""Check an uploaded job zip against SPEC section 2 and stream it as a tar.
+
+Every decision comes from the zip's central directory plus members streamed
+through zipfile: a hostile upload is never extracted to disk or held whole in
+memory. Finder litter (the ``__MACOSX/`` tree and ``.DS_Store`` files) passes
+the same safety checks as any entry but is otherwise ignored: it neither
+decides the project layout nor reaches the tar.
+"""
+
+import io
+import logging
+import lzma
+import re
+import stat
+import struct
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import BinaryIO
+
+LOGGER = logging.getLogger(__name__)
+
+ENTRY_FILES = {"code.py": "python", "code.m": "matlab"}
+REQUIREMENTS_FILE = "requirements.txt"
+OUTPUT_DIR = "output"
+JOB_UID = 1000
+JOB_USER = "job"
+
+_CHUNK = 64 * 2**10
+_ZIP_EPOCH = 315532800  # 1980-01-01, the earliest time a zip can state
+_ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # first entry, or an empty zip
+_METHODS = {
+    zipfile.ZIP_STORED,
+    zipfile.ZIP_DEFLATED,
+    zipfile.ZIP_BZIP2,
+    zipfile.ZIP_LZMA,
+}
+_FLAG_ENCRYPTED = 0x1
+_FLAG_PATCHED = 0x20
+_FLAG_UTF8 = 0x800
+_IGNORED_TOP = "__MACOSX"
+_IGNORED_FILE = ".DS_Store"
+_DRIVE = re.compile(r"[A-Za-z]:")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_NOT_IN_PROJECT_NAME = re.compile(r"[^A-Za-z0-9._-]")
+_SPECIAL_KINDS = {
+    stat.S_IFLNK: "a symbolic link",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFIFO: "a named pipe",
+    stat.S_IFSOCK: "a socket",
+}
+# What zipfile and its decompressors raise on damaged data; bz2 reports a bad
+# stream as OSError.
+_DAMAGED = (
+    zipfile.BadZipFile,
+    EOFError,
+    OSError,
+    zlib.error,
+    lzma.LZMAError,
+    NotImplementedError,
+)
+# Records of the zip format, laid out as zipfile reads them.
+_EOCD = struct.Struct("<4s4H2LH")
+_EOCD64_LOCATOR = struct.Struct("<4sLQL")
+_EOCD64 = struct.Struct("<4sQ2H2L4Q")
+_CD_RECORD = struct.Struct("<4s4B4HL2L5H2L")
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    max_upload_bytes: int = 512 * 2**20  # size of the zip itself
+    max_total_uncompressed: int = 4 * 2**30  # sum of the declared sizes
+    max_entries: int = 10_000
+    max_ratio: int = 200  # per entry, uncompressed/compressed ...
+    ratio_min_bytes: int = 2**20  # ... for entries above this size
+    max_name_bytes: int = 255  # per path component
+    max_path_bytes: int = 1024  # whole path
+
+
+class ArchiveError(ValueError):
+    """The zip breaks a rule of SPEC section 2; the message is shown to the researcher verbatim."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    project: str  # top folder name, or the zip's file name without .zip
+    runtime: str  # from the entry file
+    prefix: str  # "" or "folder/": the single top-level folder stripped from names
+    entries: int  # entries in the zip, as counted against max_entries
+    uncompressed_bytes: int  # declared total, as counted against max_total_uncompressed
+    has_requirements: bool
+
+
+@dataclass(frozen=True)
+class _Entry:
+    zinfo: zipfile.ZipInfo
+    path: str  # normalised, relative to the zip's root, no trailing slash
+    is_dir: bool
+    mode: int  # for the tar
+
+
+@dataclass(frozen=True)
+class _Project:
+    prefix: str
+    runtime: str
+    entries: int
+    uncompressed_bytes: int
+    members: dict[str, _Entry]  # by path relative to the project root, in zip order
+
+    def info(self, name: str) -> ProjectInfo:
+        requirements = self.members.get(REQUIREMENTS_FILE)
+        return ProjectInfo(
+            project=name,
+            runtime=self.runtime,
+            prefix=self.prefix,
+            entries=self.entries,
+            uncompressed_bytes=self.uncompressed_bytes,
+            has_requirements=requirements is not None and not requirements.is_dir,
+        )
+
+
+def inspect_zip(
+    file: BinaryIO,
+    filename: str,
+    runtime: str | None = None,
+    limits: ArchiveLimits = ArchiveLimits(),
+) -> ProjectInfo:
+    """Check the zip against every rule of SPEC section 2 from its central directory.
+
+    Nothing is decompressed here, so an upload is judged in time proportional
+    to its entry count. Leaves ``file`` at position 0 for storing it.
+    """
+    if runtime is not None and runtime not in ENTRY_FILES.values():
+        known = ", ".join(sorted(ENTRY_FILES.values()))
+        raise ArchiveError(
+            "runtime_mismatch", f"Unknown runtime {runtime!r}; choose one of {known}."
+        )
+    try:
+        with _open_zip(file, limits) as archive:
+            project = _scan(archive, limits)
+    finally:
+        file.seek(0)
+    if runtime is not None and runtime != project.runtime:
+        entry_file = next(
+            name for name, value in ENTRY_FILES.items() if value == project.runtime
+        )
+        raise ArchiveError(
+            "runtime_mismatch",
+            f"The runtime chosen is {runtime}, but the project's entry file is {entry_file} ({project.runtime}).",
+        )
+    return project.info(_project_name(project.prefix, filename))
+
+
+def read_member(
+    file: BinaryIO,
+    info: ProjectInfo,
+    relative_path: str,
+    max_bytes: int,
+    limits: ArchiveLimits = ArchiveLimits(),
+) -> bytes | None:
+    """Return one file of the project (e.g. requirements.txt), or None when it is absent."""
+    with _open_zip(file, limits) as archive:
+        entry = _rescan(archive, info, limits).members.get(relative_path)
+        if entry is None or entry.is_dir:
+            return None
+        if entry.zinfo.file_size > max_bytes:
+            raise ArchiveError(
+                "too_large",
+                f"{relative_path!r} is {_human(entry.zinfo.file_size)}; the limit is {_human(max_bytes)}.",
+            )
+        return b"".join(_stream_member(archive, entry))
+
+
+def zip_to_tar(
+    file: BinaryIO, info: ProjectInfo, limits: ArchiveLimits = ArchiveLimits()
+) -> Iterator[bytes]:
+    """Stream the project as an uncompressed tar for Docker's put_archive.
+
+    Paths are relative to the project root. All rules are checked again, since
+    the stored zip is read back long after its upload, and each member must
+    unpack to exactly its declared size (else ArchiveError mid-stream). Parent
+    folders get explicit entries owned by the job user, because Docker would
+    create missing ones as root, and an ``output/`` folder is always present.
+    """
+    with _open_zip(file, limits) as archive:
+        project = _rescan(archive, info, limits)
+        yield from _tar_stream(archive, project.members)
+
+
+def _open_zip(file: BinaryIO, limits: ArchiveLimits) -> zipfile.ZipFile:
+    size = file.seek(0, io.SEEK_END)
+    if size > limits.max_upload_bytes:
+        raise ArchiveError(
+            "too_large",
+            f"The upload is {_human(size)}; the limit is {_human(limits.max_upload_bytes)}.",
+        )
+    file.seek(0)
+    if file.read(4) not in _ZIP_SIGNATURES:
+        raise _not_a_zip("it does not start like a zip file")
+    _count_entries(file, size, limits.max_entries)
+    try:
+        return zipfile.ZipFile(file)
+    except UnicodeDecodeError as error:
+        raise ArchiveError(
+            "bad_name", "An entry name is marked as UTF-8 but is not valid UTF-8."
+        ) from error
+    except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError) as error:
+        raise _not_a_zip(str(error)) from error
+
+
+def _count_entries(file: BinaryIO, size: int, limit: int) -> None:
+    """Refuse too many entries before zipfile builds an object for each one.
+
+    A 512 MiB upload can list millions of tiny records; counting them here
+    keeps that from costing gigabytes of memory. Locating the central
+    directory mirrors zipfile._EndRecData so both see the same records.
+    """
+    tail_at = max(size - _EOCD.size - 0xFFFF, 0)
+    file.seek(tail_at)
+    tail = file.read()
+    end = len(tail) - _EOCD.size
+    if end < 0 or tail[end : end + 4] != b"PK\x05\x06" or tail[-2:] != b"\0\0":
+        end = tail.rfind(b"PK\x05\x06")
+    if end < 0 or end + _EOCD.size > len(tail):
+        raise _not_a_zip("it has no end-of-archive record")
+    end_record = _EOCD.unpack_from(tail, end)
+    location = tail_at + end
+    directory_size = end_record[5]
+    directory_end = location
+    if location >= _EOCD64_LOCATOR.size:
+        file.seek(location - _EOCD64_LOCATOR.size)
+        locator = _EOCD64_LOCATOR.unpack(file.read(_EOCD64_LOCATOR.size))
+        if locator[0] == b"PK\x06\x07":
+            if locator[1] != 0 or locator[3] > 1:
+                raise _not_a_zip("it spans several disks")
+            record64_at = location - _EOCD64_LOCATOR.size - _EOCD64.size
+            if record64_at >= 0:
+                file.seek(record64_at)
+                record64 = _EOCD64.unpack(file.read(_EOCD64.size))
+                if record64[0] == b"PK\x06\x06":
+                    directory_size, directory_end = record64[8], record64_at
+    start = directory_end - directory_size
+    if start < 0:
+        raise _not_a_zip("its central directory lies outside the file")
+    file.seek(start)
+    count = done = 0
+    while done < directory_size:
+        if directory_size - done < _CD_RECORD.size:
+            raise _not_a_zip("its central directory is truncated")
+        record = _CD_RECORD.unpack(file.read(_CD_RECORD.size))
+        if record[0] != b"PK\x01\x02":
+            raise _not_a_zip("its central directory is damaged")
+        count += 1
+        if count > limit:
+            raise ArchiveError(
+                "too_many_entries", f"The zip has more than {limit} entries."
+            )
+        variable = record[12] + record[13] + record[14]  # name, extra field, comment
+        file.seek(variable, io.SEEK_CUR)
+        done += _CD_RECORD.size + variable
+
+
+def _scan(archive: zipfile.ZipFile, limits: ArchiveLimits) -> _Project:
+    zinfos = archive.infolist()
+    if not zinfos:
+        raise ArchiveError("empty", "The zip is empty.")
+    total = sum(zinfo.file_size for zinfo in zinfos)
+    if total > limits.max_total_uncompressed:
+        raise ArchiveError(
+            "too_large",
+            f"The project unpacks to {_human(total)}; the limit is {_human(limits.max_total_uncompressed)}.",
+        )
+    kept: dict[str, _Entry] = {}
+    for zinfo in zinfos:
+        entry = _check_entry(zinfo, limits)
+        if entry is None:
+            continue
+        if entry.path in kept:
+            twice = (
+                "both a file and a folder"
+                if kept[entry.path].is_dir != entry.is_dir
+                else "in the zip twice"
+            )
+            raise ArchiveError("duplicate_name", f"{entry.path!r} is {twice}.")
+        kept[entry.path] = entry
+    if not kept:
+        raise ArchiveError("empty", "The zip holds nothing but macOS metadata.")
+    _check_parents(kept)
+    prefix = _prefix(kept)
+    members = {
+        path[len(prefix) :]: entry
+        for path, entry in kept.items()
+        if path != prefix[:-1]
+    }
+    output = members.get(OUTPUT_DIR)
+    if output is not None and not output.is_dir:
+        raise ArchiveError(
+            "bad_name",
+            f"{prefix}{OUTPUT_DIR} must be a folder: the job writes its results there.",
+        )
+    return _Project(
+        prefix, _runtime(members, kept, prefix), len(zinfos), total, members
+    )
+
+
+def _rescan(
+    archive: zipfile.ZipFile, info: ProjectInfo, limits: ArchiveLimits
+) -> _Project:
+    project = _scan(archive, limits)
+    if project.info(info.project) != info:
+        raise ArchiveError("changed", "The zip differs from the one checked at upload.")
+    return project
+
+
+def _check_entry(zinfo: zipfile.ZipInfo, limits: ArchiveLimits) -> _Entry | None:
+    """Apply the per-entry rules; None for entries that stay out of the project."""
+    name = _decode_name(zinfo)
+    if _CONTROL.search(name):
+        raise ArchiveError(
+            "bad_name", f"The entry name {name!r} contains control characters."
+        )
+    if "\\" in name:
+        raise ArchiveError(
+            "zip_slip",
+            f"{name!r} uses backslashes; make the zip with a tool that writes '/'.",
+        )
+    if name.startswith("/") or _DRIVE.match(name):
+        raise ArchiveError(
+            "zip_slip", f"{name!r} is an absolute path; entries must be relative."
+        )
+    parts = [part for part in name.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        raise ArchiveError("zip_slip", f"{name!r} climbs out of the project with '..'.")
+    for part in parts:
+        if len(part.encode()) > limits.max_name_bytes:
+            raise ArchiveError(
+                "bad_name",
+                f"{name!r} has a name longer than {limits.max_name_bytes} bytes.",
+            )
+    path = "/".join(parts)
+    if len(path.encode()) > limits.max_path_bytes:
+        raise ArchiveError(
+            "bad_name", f"{name!r} is a path longer than {limits.max_path_bytes} bytes."
+        )
+    mode = zinfo.external_attr >> 16
+    kind = stat.S_IFMT(mode)
+    if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+        what = _SPECIAL_KINDS.get(kind, f"a special entry (mode {mode:o})")
+        raise ArchiveError(
+            "special_file", f"{name!r} is {what}; only files and folders are allowed."
+        )
+    if zinfo.flag_bits & _FLAG_ENCRYPTED:
+        raise ArchiveError(
+            "encrypted", f"{name!r} is encrypted; upload the zip without a password."
+        )
+    if zinfo.compress_type not in _METHODS or zinfo.flag_bits & _FLAG_PATCHED:
+        raise ArchiveError(
+            "unsupported_compression",
+            f"{name!r} uses compression method {zinfo.compress_type}, which is not supported; use Deflate.",
+        )
+    size = zinfo.file_size
+    if size > limits.ratio_min_bytes and size > limits.max_ratio * zinfo.compress_size:
+        raise ArchiveError(
+            "zip_bomb",
+            f"{name!r} expands from {_human(zinfo.compress_size)} to {_human(size)}, "
+            f"more than {limits.max_ratio}:1.",
+        )
+    if not parts or parts[0] == _IGNORED_TOP or parts[-1] == _IGNORED_FILE:
+        return None
+    is_dir = name.endswith("/") or kind == stat.S_IFDIR
+    return _Entry(zinfo, path, is_dir, 0o755 if is_dir or mode & 0o111 else 0o644)
+
+
+def _decode_name(zinfo: zipfile.ZipInfo) -> str:
+    """The entry's name, without zipfile's cut at NUL.
+
+    Names not flagged as UTF-8 are read as UTF-8 when they are valid UTF-8
+    (as Info-ZIP on Linux writes them) and as cp437 otherwise.
+    """
+    if zinfo.flag_bits & _FLAG_UTF8:
+        return zinfo.orig_filename
+    try:
+        return zinfo.orig_filename.encode("cp437").decode("utf-8")
+    except UnicodeDecodeError:
+        return zinfo.orig_filename
+
+
+def _check_parents(kept: dict[str, _Entry]) -> None:
+    for path in kept:
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            parent = kept.get("/".join(parts[:depth]))
+            if parent is not None and not parent.is_dir:
+                raise ArchiveError(
+                    "duplicate_name",
+                    f"{parent.path!r} is a file but also holds {path!r}.",
+                )
+
+
+def _prefix(kept: dict[str, _Entry]) -> str:
+    """ "folder/" when every entry lives under that one folder, else ""."""
+    tops = {path.split("/", 1)[0] for path in kept}
+    if len(tops) != 1:
+        return ""
+    top = tops.pop()
+    return "" if top in kept and not kept[top].is_dir else f"{top}/"
+
+
+def _runtime(members: dict[str, _Entry], kept: dict[str, _Entry], prefix: str) -> str:
+    found = [
+        name for name in ENTRY_FILES if name in members and not members[name].is_dir
+    ]
+    where = f"the folder {prefix!r}" if prefix else "the top of the zip"
+    if len(found) > 1:
+        raise ArchiveError(
+            "both_entry_files",
+            f"The project has both code.py and code.m in {where}; keep exactly one.",
+        )
+    if not found:
+        elsewhere = [
+            path
+            for path, entry in kept.items()
+            if not entry.is_dir and path.rsplit("/", 1)[-1].lower() in ENTRY_FILES
+        ]
+        hint = (
+            f" The zip has {elsewhere[0]!r}, which is not there or not spelled exactly so."
+            if elsewhere
+            else ""
+        )
+        raise ArchiveError(
+            "no_entry_file",
+            f"No entry file: put code.py (Python) or code.m (MATLAB) in {where}.{hint}",
+        )
+    return ENTRY_FILES[found[0]]
+
+
+def _project_name(prefix: str, filename: str) -> str:
+    if prefix:
+        raw = prefix[:-1]
+    else:
+        raw = re.split(r"[\\/]", filename)[-1]
+        if raw.lower().endswith(".zip"):
+            raw = raw[:-4]
+    return _NOT_IN_PROJECT_NAME.sub("_", raw)[:100].strip(".") or "project"
+
+
+def _tar_stream(
+    archive: zipfile.ZipFile, members: dict[str, _Entry]
+) -> Iterator[bytes]:
+    newest = max(
+        (_mtime(entry.zinfo) for entry in members.values()), default=_ZIP_EPOCH
+    )
+    folders: dict[str, int] = {OUTPUT_DIR: newest}
+    for path, entry in members.items():
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            folders.setdefault("/".join(parts[:depth]), newest)
+        if entry.is_dir:
+            folders[path] = _mtime(entry.zinfo)
+    for path in sorted(folders):  # a parent sorts before its children
+        yield _tar_header(path, tarfile.DIRTYPE, 0o755, 0, folders[path])
+    for path, entry in members.items():
+        if entry.is_dir:
+            continue
+        size = entry.zinfo.file_size
+        yield _tar_header(path, tarfile.REGTYPE, entry.mode, size, _mtime(entry.zinfo))
+        yield from _stream_member(archive, entry)
+        if size % tarfile.BLOCKSIZE:
+            yield tarfile.NUL * (tarfile.BLOCKSIZE - size % tarfile.BLOCKSIZE)
+    yield tarfile.NUL * (2 * tarfile.BLOCKSIZE)
+
+
+def _tar_header(path: str, kind: bytes, mode: int, size: int, mtime: int) -> bytes:
+    member = tarfile.TarInfo(path)
+    member.type = kind
+    member.mode = mode
+    member.size = size
+    member.mtime = mtime
+    member.uid = member.gid = JOB_UID
+    member.uname = member.gname = JOB_USER
+    return member.tobuf(tarfile.PAX_FORMAT, encoding="utf-8", errors="strict")
+
+
+def _stream_member(archive: zipfile.ZipFile, entry: _Entry) -> Iterator[bytes]:
+    """Yield one member in chunks, exactly as many bytes as its tar header promised.
+
+    zipfile reads at most compress_size bytes and yields at most file_size,
+    so holding each member to its declared size also holds the expansion
+    ratio and the total that the directory checks allowed.
+    """
+    size = entry.zinfo.file_size
+    done = 0
+    try:
+        member = archive.open(entry.zinfo)
+    except _DAMAGED as error:
+        raise _damaged(entry, error) from error
+    with member:
+        while chunk := _read_chunk(member, entry):
+            done += len(chunk)
+            if done > size:
+                raise ArchiveError(
+                    "zip_bomb",
+                    f"{entry.path!r} unpacks to more than the {size} bytes it declares.",
+                )
+            yield chunk
+    if done != size:
+        raise ArchiveError(
+            "corrupt", f"{entry.path!r} unpacks to {done} bytes but declares {size}."
+        )
+
+
+def _read_chunk(member: zipfile.ZipExtFile, entry: _Entry) -> bytes:
+    try:
+        return member.read(_CHUNK)
+    except _DAMAGED as error:
+        raise _damaged(entry, error) from error
+
+
+def _damaged(entry: _Entry, error: Exception) -> ArchiveError:
+    LOGGER.info("zip member %r is damaged: %s", entry.path, error)
+    return ArchiveError("corrupt", f"{entry.path!r} could not be unpacked: {error}")
+
+
+def _not_a_zip(reason: str) -> ArchiveError:
+    return ArchiveError("not_a_zip", f"The upload is not a usable zip file: {reason}.")
+
+
+def _mtime(zinfo: zipfile.ZipInfo) -> int:
+    """Zip times carry no time zone; reading them as UTC makes the tar the same on every host."""
+    try:
+        return int(datetime(*zinfo.date_time, tzinfo=UTC).timestamp())
+    except ValueError:  # the DOS fields allow month 0, second 62 and the like
+        return _ZIP_EPOCH
+
+
+def _human(size: float) -> str:
+    for unit in ("bytes", "KiB", "MiB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
