@@ -1,0 +1,41 @@
+"""``python -m consumer --runtime python --slots 2``: run jobs of one runtime."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+
+import docker
+
+from consumer.config import ConsumerConfig
+from consumer.runtimes import load_runtime
+from consumer.service import ConsumerService
+from producer.config import BrokerConfig
+from storage.config import StorageConfig
+from storage.objects import ObjectStore
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m consumer", description=__doc__)
+    parser.add_argument("--runtime", default="python", help="the runtime whose queue to take jobs from")
+    parser.add_argument("--slots", type=int, default=1, help="jobs run at once (the prefetch count)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = ConsumerConfig.from_env(args.runtime, max(1, args.slots))
+    service = ConsumerService(
+        config=config,
+        broker=BrokerConfig.from_env(),
+        runtime=load_runtime(args.runtime),
+        client=docker.from_env(timeout=120),
+        store=ObjectStore(StorageConfig.from_env()),
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    service.run(stop)
+
+
+if __name__ == "__main__":
+    main()

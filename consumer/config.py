@@ -1,0 +1,58 @@
+"""Consumer settings: the runtime it serves, its slots and the sandbox's defaults and maximums."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+MIB = 2**20
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """What every job gets; a job may ask for less time or memory, never more than the maximum."""
+
+    max_time: int = 3600
+    max_memory_mib: int = 2048
+    cpus: float = 1.0
+    pids: int = 256
+    tmp_mib: int = 512
+    max_output_bytes: int = 1024 * MIB
+    max_log_bytes: int = 10 * MIB
+    container_runtime: str = "runc"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> SandboxLimits:
+        return cls(
+            max_time=int(env.get("LABQUEUE_MAX_TIME_LIMIT", cls.max_time)),
+            max_memory_mib=int(env.get("LABQUEUE_MAX_MEMORY_MIB", cls.max_memory_mib)),
+            cpus=float(env.get("LABQUEUE_JOB_CPUS", cls.cpus)),
+            pids=int(env.get("LABQUEUE_JOB_PIDS", cls.pids)),
+            tmp_mib=int(env.get("LABQUEUE_JOB_TMP_MIB", cls.tmp_mib)),
+            max_output_bytes=int(env.get("LABQUEUE_MAX_OUTPUT_MIB", cls.max_output_bytes // MIB)) * MIB,
+            max_log_bytes=int(env.get("LABQUEUE_MAX_LOG_MIB", cls.max_log_bytes // MIB)) * MIB,
+            container_runtime=env.get("LABQUEUE_CONTAINER_RUNTIME", cls.container_runtime),
+        )
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    runtime: str
+    slots: int
+    name: str
+    limits: SandboxLimits
+    heartbeat_interval: float = 10.0
+    env_image_budget_bytes: int = 20 * 2**30
+
+    @classmethod
+    def from_env(cls, runtime: str, slots: int, env: Mapping[str, str] = os.environ) -> ConsumerConfig:
+        return cls(
+            runtime=runtime,
+            slots=slots,
+            # Stable across restarts, so a restarted consumer recognises and removes what it left behind.
+            name=env.get("LABQUEUE_CONSUMER_NAME") or f"{socket.gethostname()}-{runtime}",
+            limits=SandboxLimits.from_env(env),
+            env_image_budget_bytes=int(env.get("LABQUEUE_ENV_IMAGE_BUDGET_GIB", "20")) * 2**30,
+        )

@@ -1,0 +1,331 @@
+"""One job's life on a consumer: claim, fetch input, environment, container, collect output and log, report."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+import docker.errors
+import requests
+
+from consumer.config import ConsumerConfig
+from consumer.environments import EnvironmentCache
+from consumer.errors import InfraError, JobError
+from consumer.logcapture import LogCapture
+from consumer.output import OutputTooLarge, empty_tar, tar_to_zip
+from consumer.runtimes import Runtime
+from consumer.sandbox import JobLimits, container_spec, labels, volume_name
+from producer.contract import JobEvent, JobMessage
+from producer.publisher import PublishError
+from storage.archive import ArchiveError, ArchiveLimits, inspect_zip, read_member, zip_to_tar
+from storage.objects import ObjectStore, ObjectStoreError, cancel_key, log_key, output_key, result_key
+from storage.states import JobState
+
+LOGGER = logging.getLogger(__name__)
+
+SPOOL_BYTES = 64 * 2**20
+LOG_SNAPSHOT_SECONDS = 3.0
+CANCEL_POLL_SECONDS = 5.0
+WAIT_STEP_SECONDS = 1.0
+MAX_REQUIREMENTS_BYTES = 64 * 1024
+
+Report = Callable[[JobEvent], None]
+
+
+@dataclass
+class Usage:
+    """What the engine reports about a run; peak memory and CPU come from the container's cgroup statistics."""
+
+    wall_seconds: float | None = None
+    cpu_seconds: float | None = None
+    peak_memory_bytes: int | None = None
+
+
+class JobRun:
+    """Runs one job message to its final event. Raises InfraError when the infrastructure, not the job, failed."""
+
+    def __init__(
+        self,
+        *,
+        message: JobMessage,
+        attempt: int,
+        config: ConsumerConfig,
+        runtime: Runtime,
+        client: docker.DockerClient,
+        store: ObjectStore,
+        environments: EnvironmentCache,
+        report: Report,
+        cancelled: threading.Event,
+        shutdown: threading.Event,
+    ) -> None:
+        self.message = message
+        self.job_id = message.job_id
+        self.attempt = attempt
+        self.config = config
+        self.runtime = runtime
+        self.client = client
+        self.store = store
+        self.environments = environments
+        self.report = report
+        self.cancelled = cancelled
+        self.shutdown = shutdown
+        self.limits = JobLimits.clamp(message.time_limit, message.memory_limit, config.limits)
+        self.log = LogCapture(config.limits.max_log_bytes)
+        self.usage = Usage()
+        self.output_bytes: int | None = None
+
+    # -- reporting -------------------------------------------------------------------------------
+
+    def event(self, state: JobState, reason: str, **fields: Any) -> JobEvent:
+        return JobEvent(
+            job_id=self.job_id,
+            status=state.value,
+            reason=reason,
+            consumer=self.config.name,
+            attempt=self.attempt,
+            container_runtime=self.config.limits.container_runtime,
+            **fields,
+        )
+
+    def _progress(self, event: JobEvent) -> None:
+        """Report a step on the way; losing one is harmless (the final event follows), so it never stops the job."""
+        try:
+            self.report(event)
+        except PublishError as exc:
+            LOGGER.warning("job %s: %s event not delivered: %s", self.job_id, event.status, exc)
+
+    # -- the life ------------------------------------------------------------------------------
+
+    def run(self) -> JobEvent:
+        """Run the job and return its final event, already stored as the job's result and reported."""
+        previous = self._stored_result()
+        if previous is not None:
+            LOGGER.info("job %s already finished (%s); reporting again, not running", self.job_id, previous.status)
+            self.report(previous)
+            return previous
+        if self.cancelled.is_set() or self._cancel_requested():
+            return self._finish(JobState.CANCELLED, "cancelled before it started")
+        self._progress(self.event(JobState.PREPARING, "fetching input and preparing the environment"))
+        try:
+            state, reason, exit_code = self._run_in_container()
+        except JobError as exc:
+            state, reason, exit_code = exc.state, exc.reason, exc.exit_code
+        return self._finish(state, reason, exit_code)
+
+    def _stored_result(self) -> JobEvent | None:
+        try:
+            data = self.store.get_json(result_key(self.job_id))
+        except ObjectStoreError as exc:
+            raise InfraError(str(exc)) from exc
+        return JobEvent(**data) if data else None
+
+    def _cancel_requested(self) -> bool:
+        try:
+            return self.store.exists(cancel_key(self.job_id))
+        except ObjectStoreError:
+            LOGGER.warning("job %s: cannot check for cancellation now", self.job_id)
+            return False
+
+    def _run_in_container(self) -> tuple[JobState, str, int | None]:
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as zipped:
+            try:
+                self.store.download_to(self.message.input_key, zipped)
+                info = inspect_zip(zipped, "input.zip", self.runtime.name, ArchiveLimits())
+                requirements = read_member(zipped, info, "requirements.txt", MAX_REQUIREMENTS_BYTES)
+            except ObjectStoreError as exc:
+                raise InfraError(str(exc)) from exc
+            except ArchiveError as exc:
+                raise JobError(JobState.FAILED, f"input rejected: {exc}") from exc
+            image = self.environments.image_for(self.runtime, requirements.decode() if requirements else None, self.log)
+            if self.cancelled.is_set():
+                raise JobError(JobState.CANCELLED, "cancelled before it started")
+            container = self._create_container(image)
+            try:
+                try:
+                    container.put_archive("/job", zip_to_tar(zipped, info))
+                except ArchiveError as exc:
+                    raise JobError(JobState.FAILED, f"input rejected: {exc}") from exc
+                except (docker.errors.APIError, requests.RequestException) as exc:
+                    raise InfraError(f"copying the project into the container failed: {exc}") from exc
+                return self._execute(container)
+            finally:
+                self._remove(container)
+
+    def _create_container(self, image: str) -> Any:
+        try:
+            self.client.volumes.create(volume_name(self.job_id), labels=labels(self.job_id, self.config.name))
+            spec = container_spec(
+                job_id=self.job_id,
+                consumer=self.config.name,
+                image=image,
+                command=self.runtime.command,
+                job=self.limits,
+                limits=self.config.limits,
+            )
+            return self.client.containers.create(**spec)
+        except docker.errors.ImageNotFound as exc:
+            self._remove_volume()
+            raise InfraError(f"image {image} is missing on this Docker host: {exc}") from exc
+        except docker.errors.APIError as exc:
+            self._remove_volume()
+            raise InfraError(f"creating the container failed: {exc}") from exc
+
+    def _execute(self, container: Any) -> tuple[JobState, str, int | None]:
+        self._progress(self.event(JobState.RUNNING, "running"))
+        started = time.monotonic()
+        try:
+            container.start()
+        except docker.errors.APIError as exc:
+            raise InfraError(f"starting the container failed: {exc}") from exc
+        watchers = [
+            threading.Thread(target=self._follow_log, args=(container,), daemon=True),
+            threading.Thread(target=self._follow_stats, args=(container,), daemon=True),
+        ]
+        for watcher in watchers:
+            watcher.start()
+        stop_reason = self._wait(container, started)
+        self.usage.wall_seconds = round(time.monotonic() - started, 3)
+        for watcher in watchers:
+            watcher.join(timeout=10)
+        container.reload()
+        state = container.attrs["State"]
+        exit_code = state.get("ExitCode")
+        if stop_reason is not None and stop_reason[0] is JobState.CANCELLED:
+            return stop_reason[0], stop_reason[1], None
+        try:
+            self._collect_output(container)  # also after a timeout or OOM kill: partial results help
+        except OutputTooLarge as exc:
+            return JobState.OUTPUT_TOO_LARGE, str(exc), exit_code
+        if stop_reason is not None:
+            return stop_reason[0], stop_reason[1], None
+        if state.get("OOMKilled"):
+            return JobState.OUT_OF_MEMORY, f"killed at the memory limit of {self.limits.memory_mib} MiB", exit_code
+        if exit_code == 0:
+            return JobState.SUCCEEDED, "exited with code 0", 0
+        return JobState.FAILED, f"exited with code {exit_code}", exit_code
+
+    def _wait(self, container: Any, started: float) -> tuple[JobState, str] | None:
+        """Wait for the container to exit; kill it at the time limit or on cancel and say why."""
+        deadline = started + self.limits.time_limit
+        next_cancel_poll = started + CANCEL_POLL_SECONDS
+        while True:
+            try:
+                container.wait(timeout=WAIT_STEP_SECONDS)
+                return None
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                pass
+            now = time.monotonic()
+            if now >= next_cancel_poll:
+                next_cancel_poll = now + CANCEL_POLL_SECONDS
+                if self._cancel_requested():
+                    self.cancelled.set()
+            if self.shutdown.is_set():
+                self._kill(container)
+                raise InfraError("the consumer is shutting down; the job goes back to the queue")
+            if self.cancelled.is_set():
+                self._kill(container)
+                return JobState.CANCELLED, "cancelled while running"
+            if now >= deadline:
+                self._kill(container)
+                return JobState.TIMED_OUT, f"stopped at the wall-clock limit of {self.limits.time_limit} s"
+
+    def _kill(self, container: Any) -> None:
+        try:
+            container.kill()
+            container.wait(timeout=30)
+        except docker.errors.APIError as exc:
+            if "is not running" not in str(exc):
+                raise InfraError(f"killing the container failed: {exc}") from exc
+
+    def _follow_log(self, container: Any) -> None:
+        """Capture stdout+stderr as it comes and snapshot it to the object store, so the log is live."""
+        last_snapshot, snapshot_version = time.monotonic(), 0
+        try:
+            for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
+                self.log.write(chunk)
+                if time.monotonic() - last_snapshot >= LOG_SNAPSHOT_SECONDS and self.log.version != snapshot_version:
+                    snapshot_version = self.log.version
+                    last_snapshot = time.monotonic()
+                    self._store_log()
+        except (docker.errors.APIError, requests.RequestException, ObjectStoreError):
+            LOGGER.warning("job %s: following the log stopped early", self.job_id, exc_info=True)
+
+    def _follow_stats(self, container: Any) -> None:
+        try:
+            for stats in container.stats(stream=True, decode=True):
+                memory = stats.get("memory_stats") or {}
+                peak = memory.get("max_usage") or memory.get("usage")
+                if peak:
+                    self.usage.peak_memory_bytes = max(self.usage.peak_memory_bytes or 0, peak)
+                cpu = (stats.get("cpu_stats") or {}).get("cpu_usage", {}).get("total_usage")
+                if cpu:
+                    self.usage.cpu_seconds = round(cpu / 1e9, 3)
+        except (docker.errors.APIError, requests.RequestException, ValueError):
+            LOGGER.debug("job %s: stats stream ended", self.job_id, exc_info=True)
+
+    def _collect_output(self, container: Any) -> None:
+        """Copy /job/output out through the Docker API and store it as the output zip."""
+        try:
+            stream, _stat = container.get_archive("/job/output")
+        except docker.errors.NotFound:
+            stream = None
+        except docker.errors.APIError as exc:
+            raise InfraError(f"copying output/ out failed: {exc}") from exc
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as zipped:
+            summary = tar_to_zip(stream or empty_tar(), zipped, self.config.limits.max_output_bytes)
+            if summary.skipped:
+                self.log.write(f"\n[labqueue] left out of the output (not regular files): {', '.join(summary.skipped)}\n".encode())
+            size = zipped.tell()
+            zipped.seek(0)
+            try:
+                self.store.put_stream(output_key(self.job_id), zipped, size, "application/zip")
+            except ObjectStoreError as exc:
+                raise InfraError(str(exc)) from exc
+            self.output_bytes = size
+
+    def _store_log(self) -> None:
+        self.store.put_bytes(log_key(self.job_id), self.log.getvalue(), "text/plain; charset=utf-8")
+
+    def _finish(self, state: JobState, reason: str, exit_code: int | None = None) -> JobEvent:
+        """Store the log and the result marker, then report the final event (before the message is acked)."""
+        final = self.event(
+            state,
+            reason,
+            exit_code=exit_code,
+            log_key=log_key(self.job_id),
+            output_key=output_key(self.job_id) if self.output_bytes is not None else None,
+            output_bytes=self.output_bytes,
+            wall_seconds=self.usage.wall_seconds,
+            cpu_seconds=self.usage.cpu_seconds,
+            peak_memory_bytes=self.usage.peak_memory_bytes,
+        )
+        try:
+            self._store_log()
+            self.store.put_json(result_key(self.job_id), final.__dict__)
+        except ObjectStoreError as exc:
+            raise InfraError(str(exc)) from exc
+        self.report(final)
+        return final
+
+    def _remove(self, container: Any) -> None:
+        try:
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError:
+            LOGGER.exception("job %s: removing its container failed; the orphan sweep will retry", self.job_id)
+        self._remove_volume()
+
+    def _remove_volume(self) -> None:
+        try:
+            self.client.volumes.get(volume_name(self.job_id)).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError:
+            LOGGER.exception("job %s: removing its volume failed; the orphan sweep will retry", self.job_id)

@@ -1,0 +1,85 @@
+"""The container spec every job runs under: no network, no root, read-only root, no capabilities, bounded resources."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from docker.types import LogConfig
+
+from consumer.config import MIB, SandboxLimits
+
+JOB_USER = "1000:1000"
+WORKDIR = "/job"
+LABEL_JOB = "labqueue.job"
+LABEL_CONSUMER = "labqueue.consumer"
+
+
+@dataclass(frozen=True)
+class JobLimits:
+    """The limits one job runs with: what it asked for, capped by the admin's maximums."""
+
+    time_limit: int
+    memory_mib: int
+
+    @classmethod
+    def clamp(cls, time_limit: int, memory_mib: int, limits: SandboxLimits) -> JobLimits:
+        return cls(
+            time_limit=max(1, min(time_limit, limits.max_time)),
+            memory_mib=max(16, min(memory_mib, limits.max_memory_mib)),
+        )
+
+
+def volume_name(job_id: str) -> str:
+    return f"labqueue-job-{job_id}"
+
+
+def container_name(job_id: str) -> str:
+    return f"labqueue-job-{job_id}"
+
+
+def labels(job_id: str, consumer: str) -> dict[str, str]:
+    return {LABEL_JOB: job_id, LABEL_CONSUMER: consumer}
+
+
+def container_spec(
+    *,
+    job_id: str,
+    consumer: str,
+    image: str,
+    command: tuple[str, ...],
+    job: JobLimits,
+    limits: SandboxLimits,
+) -> dict[str, Any]:
+    """Keyword arguments for ``client.containers.create``."""
+    memory = job.memory_mib * MIB
+    return {
+        "image": image,
+        "command": list(command),
+        "name": container_name(job_id),
+        "user": JOB_USER,
+        "working_dir": WORKDIR,
+        "environment": {
+            "LABQUEUE_JOB_ID": job_id,
+            "LABQUEUE_DATASETS": "/data",
+            "HOME": "/tmp",
+            "MPLBACKEND": "Agg",
+            "PYTHONUNBUFFERED": "1",
+        },
+        "network_mode": "none",
+        "read_only": True,
+        "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={limits.tmp_mib}m,mode=1777"},
+        "volumes": {volume_name(job_id): {"bind": WORKDIR, "mode": "rw"}},
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "pids_limit": limits.pids,
+        "mem_limit": memory,
+        "memswap_limit": memory,
+        "nano_cpus": int(limits.cpus * 1e9),
+        "ipc_mode": "private",
+        "runtime": limits.container_runtime,
+        "labels": labels(job_id, consumer),
+        # Docker's own copy of the log is bounded too; what we keep is capped by LogCapture.
+        "log_config": LogConfig(type=LogConfig.types.JSON, config={"max-size": "20m", "max-file": "2"}),
+        "detach": True,
+    }

@@ -1,0 +1,1 @@
+"""The message bus: contract, RabbitMQ topology, confirmed publishing, and the producer service."""

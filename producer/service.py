@@ -1,0 +1,111 @@
+"""The producer service: the outbox relay and the event recorder, each reconnecting on its own."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import timedelta
+
+import pika
+import pika.exceptions
+from pika.adapters.blocking_connection import BlockingChannel
+
+from producer.config import BrokerConfig
+from producer.contract import ContractError, Heartbeat, JobEvent, JobMessage, decode
+from producer.outbox import publish_pending
+from producer.publisher import Publisher, connection_parameters
+from producer.recorder import apply_event, apply_heartbeat, mark_system_error
+from producer.topology import DEAD_QUEUE, EVENTS_QUEUE, declare
+from storage.db import Database
+
+LOGGER = logging.getLogger(__name__)
+
+RELAY_INTERVAL = 1.0
+FAST_PATH_GRACE = timedelta(seconds=5)
+MAX_BACKOFF = 30.0
+
+
+def run_relay(db: Database, config: BrokerConfig, stop: threading.Event) -> None:
+    """Publish outbox entries the web process could not, for as long as the service runs."""
+    publisher = Publisher(config)
+    try:
+        while not stop.is_set():
+            try:
+                if count := publish_pending(db, publisher, FAST_PATH_GRACE):
+                    LOGGER.info("relay published %d job(s)", count)
+            except Exception:
+                LOGGER.exception("relay pass failed; retrying")
+            stop.wait(RELAY_INTERVAL)
+    finally:
+        publisher.close()
+
+
+class Recorder:
+    """Consumes job events and dead-lettered jobs and writes them into the database."""
+
+    def __init__(self, db: Database, config: BrokerConfig) -> None:
+        self.db = db
+        self.config = config
+
+    def on_event(self, channel: BlockingChannel, method: pika.spec.Basic.Deliver, _props: pika.BasicProperties, body: bytes) -> None:
+        kind = _peek_type(body)
+        try:
+            with self.db.session() as session:
+                if kind == Heartbeat.TYPE:
+                    apply_heartbeat(session, decode(body, Heartbeat))
+                else:
+                    event = decode(body, JobEvent)
+                    if apply_event(session, event):
+                        LOGGER.info("job %s is %s", event.job_id, event.status)
+        except ContractError as exc:
+            LOGGER.error("dropping malformed event: %s: %r", exc, body[:200])
+        channel.basic_ack(method.delivery_tag)
+
+    def on_dead_letter(self, channel: BlockingChannel, method: pika.spec.Basic.Deliver, _props: pika.BasicProperties, body: bytes) -> None:
+        try:
+            message = decode(body, JobMessage)
+        except ContractError as exc:
+            LOGGER.error("dead-lettered message is not a job (%s): %r", exc, body[:200])
+        else:
+            reason = f"gave up after {self.config.delivery_limit} deliveries: the consumers kept failing on it"
+            with self.db.session() as session:
+                if mark_system_error(session, message.job_id, reason):
+                    LOGGER.warning("job %s ended system_error: %s", message.job_id, reason)
+        channel.basic_ack(method.delivery_tag)
+
+    def run(self, stop: threading.Event) -> None:
+        connection = pika.BlockingConnection(connection_parameters(self.config))
+        try:
+            channel = connection.channel()
+            declare(channel, self.config.runtimes, self.config.delivery_limit)
+            channel.basic_qos(prefetch_count=100)
+            channel.basic_consume(EVENTS_QUEUE, self.on_event)
+            channel.basic_consume(DEAD_QUEUE, self.on_dead_letter)
+            while not stop.is_set():
+                connection.process_data_events(time_limit=1)
+        finally:
+            if connection.is_open:
+                connection.close()
+
+
+def _peek_type(body: bytes) -> str | None:
+    try:
+        data = json.loads(body)
+        return data.get("type") if isinstance(data, dict) else None
+    except ValueError:
+        return None
+
+
+def run_recorder(db: Database, config: BrokerConfig, stop: threading.Event) -> None:
+    """Run the recorder, reconnecting with capped backoff until ``stop`` is set."""
+    recorder = Recorder(db, config)
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            recorder.run(stop)
+            delay = 1.0
+        except (pika.exceptions.AMQPError, OSError) as exc:
+            LOGGER.warning("recorder lost the broker (%r); reconnecting in %.0f s", exc, delay)
+            stop.wait(delay)
+            delay = min(delay * 2, MAX_BACKOFF)

@@ -1,0 +1,1 @@
+"""All persistent state: the database, the object store and the job-archive format."""

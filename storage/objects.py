@@ -1,0 +1,167 @@
+"""The object store: bucket layout and streaming put/get through the MinIO SDK."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any, BinaryIO
+
+import urllib3
+from minio import Minio
+from minio.error import S3Error
+
+from storage.config import StorageConfig
+
+PART_SIZE = 16 * 2**20
+CHUNK_SIZE = 256 * 2**10
+
+
+class ObjectStoreError(RuntimeError):
+    """The object store could not be reached or refused a request."""
+
+
+def input_key(job_id: str) -> str:
+    return f"jobs/{job_id}/input.zip"
+
+
+def output_key(job_id: str) -> str:
+    return f"jobs/{job_id}/output.zip"
+
+
+def log_key(job_id: str) -> str:
+    return f"jobs/{job_id}/log.txt"
+
+
+def result_key(job_id: str) -> str:
+    """Written once a job's outputs are stored: a redelivered message is then answered, not run."""
+    return f"jobs/{job_id}/result.json"
+
+
+def cancel_key(job_id: str) -> str:
+    """Present when the job was cancelled: a consumer that receives it later never starts it."""
+    return f"jobs/{job_id}/cancel"
+
+
+def _http_client(timeout: float) -> urllib3.PoolManager:
+    return urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=5, read=timeout),
+        maxsize=16,
+        retries=urllib3.Retry(total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+    )
+
+
+class ObjectStore:
+    """Objects of one bucket; every call raises ObjectStoreError on failure."""
+
+    def __init__(self, config: StorageConfig, timeout: float = 60) -> None:
+        self.bucket = config.s3_bucket
+        self.client = Minio(
+            config.s3_endpoint,
+            access_key=config.s3_access_key,
+            secret_key=config.s3_secret_key,
+            secure=config.s3_secure,
+            region=config.s3_region,
+            http_client=_http_client(timeout),
+        )
+        self.public_client = (
+            Minio(
+                config.s3_public_endpoint,
+                access_key=config.s3_access_key,
+                secret_key=config.s3_secret_key,
+                secure=config.s3_secure,
+                region=config.s3_region,
+            )
+            if config.s3_public_endpoint
+            else None
+        )
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (S3Error, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise ObjectStoreError(f"object store: {what} failed: {exc}") from exc
+
+    def ensure_bucket(self) -> None:
+        if not self._call("bucket check", self.client.bucket_exists, bucket_name=self.bucket):
+            self._call("bucket creation", self.client.make_bucket, bucket_name=self.bucket)
+
+    def ping(self) -> None:
+        self._call("bucket check", self.client.bucket_exists, bucket_name=self.bucket)
+
+    def put_stream(self, key: str, data: BinaryIO, length: int = -1, content_type: str = "application/octet-stream") -> None:
+        """Upload from a file object without reading it whole (multipart when the length is unknown or large)."""
+        self._call(
+            f"upload of {key}",
+            self.client.put_object,
+            bucket_name=self.bucket,
+            object_name=key,
+            data=data,
+            length=length,
+            part_size=PART_SIZE,
+            content_type=content_type,
+        )
+
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        self.put_stream(key, io.BytesIO(data), len(data), content_type)
+
+    def put_json(self, key: str, value: dict[str, Any]) -> None:
+        self.put_bytes(key, json.dumps(value).encode(), "application/json")
+
+    def iter_object(self, key: str) -> Iterator[bytes]:
+        """Yield an object's bytes in chunks; the connection is released however the caller stops."""
+        response = self._call(f"download of {key}", self.client.get_object, bucket_name=self.bucket, object_name=key)
+        try:
+            yield from response.stream(CHUNK_SIZE)
+        except urllib3.exceptions.HTTPError as exc:
+            raise ObjectStoreError(f"object store: download of {key} broke off: {exc}") from exc
+        finally:
+            response.close()
+            response.release_conn()
+
+    def get_bytes(self, key: str) -> bytes:
+        return b"".join(self.iter_object(key))
+
+    def download_to(self, key: str, target: BinaryIO) -> int:
+        size = 0
+        for chunk in self.iter_object(key):
+            target.write(chunk)
+            size += len(chunk)
+        target.seek(0)
+        return size
+
+    def get_json(self, key: str) -> dict[str, Any] | None:
+        if not self.exists(key):
+            return None
+        return json.loads(self.get_bytes(key))
+
+    def size(self, key: str) -> int | None:
+        """The object's size, or None when it does not exist."""
+        try:
+            return self.client.stat_object(bucket_name=self.bucket, object_name=key).size
+        except S3Error as exc:
+            if exc.code in {"NoSuchKey", "NoSuchObject", "NotFound"}:
+                return None
+            raise ObjectStoreError(f"object store: stat of {key} failed: {exc}") from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise ObjectStoreError(f"object store: stat of {key} failed: {exc}") from exc
+
+    def exists(self, key: str) -> bool:
+        return self.size(key) is not None
+
+    def remove(self, key: str) -> None:
+        self._call(f"removal of {key}", self.client.remove_object, bucket_name=self.bucket, object_name=key)
+
+    def presigned_download(self, key: str, filename: str, expires: timedelta = timedelta(minutes=10)) -> str | None:
+        """A URL a browser can fetch directly, when the admin configured a public endpoint; else None."""
+        if self.public_client is None:
+            return None
+        return self._call(
+            f"presigning {key}",
+            self.public_client.presigned_get_object,
+            bucket_name=self.bucket,
+            object_name=key,
+            expires=expires,
+            response_headers={"response-content-disposition": f'attachment; filename="{filename}"'},
+        )

@@ -1,0 +1,61 @@
+"""The web app: pages for researchers, the REST API for scripts."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+
+from producer.config import BrokerConfig
+from producer.publisher import Publisher
+from storage.config import StorageConfig
+from storage.db import Database
+from storage.objects import ObjectStore
+from webapp import api, auth, pages
+from webapp.config import WebConfig
+from webapp.services import Services
+
+LOGGER = logging.getLogger(__name__)
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the app from the environment; ``test_config`` may pass ready-made settings objects and Flask options."""
+    app = Flask(__name__)
+    overrides = dict(test_config or {})
+    web = overrides.pop("WEB_CONFIG", None) or WebConfig.from_env()
+    storage = overrides.pop("STORAGE_CONFIG", None) or StorageConfig.from_env()
+    broker = overrides.pop("BROKER_CONFIG", None) or BrokerConfig.from_env()
+    app.config.from_mapping(
+        SECRET_KEY=web.secret_key,
+        # Bodies larger than this are refused with 413 before they are read.
+        MAX_CONTENT_LENGTH=web.max_upload_bytes + 2**20,
+        MAX_FORM_MEMORY_SIZE=2**20,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=web.secure_cookies,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SECURE=web.secure_cookies,
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    app.config.update(overrides)
+
+    db = Database(storage.database_url)
+    db.upgrade()
+    app.extensions["labqueue"] = Services(db=db, store=ObjectStore(storage), publisher=Publisher(broker), config=web)
+
+    auth.login_manager.init_app(app)
+    api.csrf.init_app(app)
+    api.csrf.exempt(api.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp)
+
+    @app.errorhandler(413)
+    def too_large(_exc: Exception):
+        message = f"the upload is larger than the limit of {web.max_upload_bytes // 2**20} MiB"
+        if request.path.startswith("/api/"):
+            return jsonify(error="too_large", message=message), 413
+        return render_template("error.html", message=message), 413
+
+    return app

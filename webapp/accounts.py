@@ -1,0 +1,60 @@
+"""Users and API tokens: hashed passwords, tokens shown once and stored as SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from storage.models import ApiToken, User, utcnow
+
+USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$")
+TOKEN_PREFIX = "lq_"
+
+
+class AccountError(ValueError):
+    """A user or token request that cannot be granted; the message says why."""
+
+
+def create_user(session: Session, name: str, password: str, is_admin: bool = False) -> User:
+    if not USERNAME.match(name):
+        raise AccountError("a user name is 2-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+    if len(password) < 8:
+        raise AccountError("a password has at least 8 characters")
+    if session.scalar(select(User).where(User.name == name)) is not None:
+        raise AccountError(f"user {name!r} exists already")
+    user = User(name=name, password_hash=generate_password_hash(password), is_admin=is_admin)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, name: str, password: str) -> User | None:
+    user = session.scalar(select(User).where(User.name == name))
+    if user is None or not user.is_active or not check_password_hash(user.password_hash, password):
+        return None
+    return user
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(session: Session, user: User, name: str = "api") -> str:
+    """Create a token and return it; this is the only time it can be seen."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(ApiToken(user_id=user.id, name=name[:100] or "api", token_hash=_digest(token)))
+    session.flush()
+    return token
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    record = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token), ApiToken.revoked_at.is_(None)))
+    if record is None or not record.user.is_active:
+        return None
+    record.last_used_at = utcnow()
+    return record.user

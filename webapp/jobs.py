@@ -1,0 +1,193 @@
+"""Jobs as the web sees them: submit (store the zip, insert the job and its outbox entry, publish), look up, cancel."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import IO, Any
+
+from flask import abort
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from producer import outbox
+from producer.contract import CancelCommand, JobMessage, encode
+from producer.publisher import PublishError
+from producer.topology import CONTROL_EXCHANGE
+from storage.archive import ArchiveError, ArchiveLimits, inspect_zip
+from storage.models import Job, new_id, utcnow
+from storage.objects import ObjectStoreError, cancel_key, input_key
+from storage.states import JobState, can_transition, parse_state
+from webapp.services import Services
+
+LOGGER = logging.getLogger(__name__)
+
+HASH_CHUNK = 1024 * 1024
+
+
+class SubmitError(ValueError):
+    """A submission refused: ``status`` is the HTTP status, ``code`` the API error code, the message for humans."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Submission:
+    file: IO[bytes]
+    filename: str
+    runtime: str | None
+    time_limit: str | None
+    memory_limit: str | None
+    datasets: list[str]
+
+
+def _limit(raw: str | None, default: int, maximum: int, what: str, unit: str) -> int:
+    if raw is None or str(raw).strip() == "":
+        return default
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise SubmitError(400, "bad_request", f"{what} must be a whole number of {unit}") from None
+    if not 1 <= value <= maximum:
+        raise SubmitError(422, "limit_exceeded", f"{what} must be between 1 and {maximum} {unit}")
+    return value
+
+
+def _sha256_and_size(file: IO[bytes]) -> tuple[str, int]:
+    file.seek(0)
+    digest, size = hashlib.sha256(), 0
+    while chunk := file.read(HASH_CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+    file.seek(0)
+    return digest.hexdigest(), size
+
+
+def submit_job(services: Services, owner_id: int, submission: Submission) -> Job:
+    """Check the zip, store it, record the job with its outbox entry in one transaction, then try to publish it."""
+    config = services.config
+    time_limit = _limit(submission.time_limit, config.default_time_limit, config.max_time_limit, "time_limit", "seconds")
+    memory_limit = _limit(submission.memory_limit, config.default_memory_mib, config.max_memory_mib, "memory_limit", "MiB")
+    runtime = (submission.runtime or "").strip() or None
+    if runtime is not None and runtime not in services.publisher.config.runtimes:
+        raise SubmitError(422, "unknown_runtime", f"unknown runtime {runtime!r}")
+    try:
+        info = inspect_zip(submission.file, submission.filename, runtime, ArchiveLimits(max_upload_bytes=config.max_upload_bytes))
+    except ArchiveError as exc:
+        raise SubmitError(422, exc.code, str(exc)) from exc
+    sha256, size = _sha256_and_size(submission.file)
+    job_id = new_id()
+    try:
+        services.store.put_stream(input_key(job_id), submission.file, size, "application/zip")
+    except ObjectStoreError as exc:
+        LOGGER.error("upload of job %s not stored: %s", job_id, exc)
+        raise SubmitError(503, "storage_unavailable", "the object store is unavailable; nothing was stored, try again shortly") from exc
+    message = JobMessage(
+        job_id=job_id,
+        runtime=info.runtime,
+        input_key=input_key(job_id),
+        time_limit=time_limit,
+        memory_limit=memory_limit,
+        datasets=submission.datasets,
+    )
+    with services.db.session() as session:
+        job = Job(
+            id=job_id,
+            owner_id=owner_id,
+            project=info.project,
+            runtime=info.runtime,
+            status=JobState.QUEUED.value,
+            datasets=submission.datasets,
+            time_limit=time_limit,
+            memory_limit=memory_limit,
+            input_size=size,
+            input_sha256=sha256,
+            input_key=input_key(job_id),
+            reason="waiting for a consumer",
+        )
+        session.add(job)
+        entry = outbox.enqueue(session, message)
+    outbox.publish_entry(services.db, services.publisher, entry.id)
+    return job
+
+
+def get_job_or_404(session: Session, job_id: str, user_id: int, is_admin: bool = False) -> Job:
+    """The job, if the caller may see it; another user's job is indistinguishable from a missing one."""
+    job = session.get(Job, job_id) if len(job_id) == 32 else None
+    if job is None or (job.owner_id != user_id and not is_admin):
+        abort(404)
+    return job
+
+
+def list_jobs(session: Session, user_id: int | None, status: str | None, page: int, per_page: int) -> tuple[list[Job], int]:
+    """A page of jobs, newest first; ``user_id`` None means everyone's (admins)."""
+    query = select(Job)
+    if user_id is not None:
+        query = query.where(Job.owner_id == user_id)
+    if status:
+        query = query.where(Job.status == parse_state(status).value)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    jobs = session.scalars(query.order_by(Job.submitted_at.desc(), Job.id).offset((page - 1) * per_page).limit(per_page)).all()
+    return list(jobs), total
+
+
+def cancel_job(services: Services, session: Session, job: Job) -> bool:
+    """Cancel a job: a queued one ends at once and never starts; a running one is stopped by its consumer.
+
+    Returns False when the job had already ended.
+    """
+    state = JobState(job.status)
+    if state.is_terminal:
+        return False
+    try:
+        services.store.put_bytes(cancel_key(job.id), b"cancelled")
+    except ObjectStoreError as exc:
+        raise SubmitError(503, "storage_unavailable", "the object store is unavailable; try again shortly") from exc
+    if state is JobState.QUEUED and can_transition(state, JobState.CANCELLED):
+        job.status = JobState.CANCELLED.value
+        job.reason = "cancelled before it started"
+        job.finished_at = utcnow()
+    try:
+        services.publisher.publish(CONTROL_EXCHANGE, "", encode(CancelCommand(job_id=job.id)), message_id=new_id())
+    except PublishError as exc:
+        LOGGER.warning("cancel of job %s not broadcast (%s); its consumer finds the marker within seconds", job.id, exc)
+    return True
+
+
+def iso(value: Any) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def job_to_dict(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "status": job.status,
+        "project": job.project,
+        "runtime": job.runtime,
+        "datasets": job.datasets or [],
+        "owner": job.owner.name if job.owner else None,
+        "submitted_at": iso(job.submitted_at),
+        "started_at": iso(job.started_at),
+        "finished_at": iso(job.finished_at),
+        "exit_code": job.exit_code,
+        "reason": job.reason,
+        "attempt": job.attempt,
+        "consumer": job.consumer,
+        "container_runtime": job.container_runtime,
+        "time_limit": job.time_limit,
+        "memory_limit": job.memory_limit,
+        "input_size": job.input_size,
+        "input_sha256": job.input_sha256,
+        "output_key": job.output_key,
+        "output_bytes": job.output_bytes,
+        "log_key": job.log_key,
+        "usage": {
+            "wall_seconds": job.wall_seconds,
+            "cpu_seconds": job.cpu_seconds,
+            "peak_memory_bytes": job.peak_memory_bytes,
+        },
+    }
