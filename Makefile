@@ -1,0 +1,29 @@
+# labqueue: `make up` runs it on this machine, `make test` tests it. Both set up what is missing first.
+SHELL := /bin/bash
+VENV ?= .venv
+PYTEST_ARGS ?=
+
+.PHONY: up down test services images lint
+
+## up: install what is missing, start the services and labqueue (web on http://127.0.0.1:8000)
+up:
+	@scripts/up.sh
+
+## down: stop what `make up` started
+down:
+	@scripts/down.sh
+
+## services: only the set-up `make test` needs (Docker, RabbitMQ, S3 store, venv, images)
+services:
+	@scripts/services.sh
+
+## test: set up the services, then run the whole test suite
+test: services
+	@set -a && . var/labqueue.env && set +a && $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+## images: (re)build the base and worker images
+images:
+	@scripts/images.sh
+
+lint:
+	@$(VENV)/bin/ruff check .

@@ -1,0 +1,248 @@
+"""Shared fixtures: the real services `make test` starts, labqueue's own processes, and helpers to drive them."""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pika
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV_FILE = Path(os.environ.get("LABQUEUE_VAR", ROOT / "var")) / "labqueue.env"
+TERMINAL = {"succeeded", "failed", "timed_out", "out_of_memory", "output_too_large", "cancelled", "system_error"}
+TEST_VHOST = "labqueue-test"
+TEST_BUCKET = "labqueue-test"
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    values = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def with_vhost(url: str, vhost: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + vhost))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def test_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment of labqueue's processes under test: the real services, a test vhost, bucket and database."""
+    if not ENV_FILE.exists():
+        pytest.fail(f"{ENV_FILE} is missing: run the tests with `make test`, which starts the services")
+    env = {**os.environ, **read_env_file(ENV_FILE)}
+    env["LABQUEUE_BROKER_URL"] = with_vhost(env["LABQUEUE_BROKER_URL"], TEST_VHOST)
+    env["LABQUEUE_S3_BUCKET"] = TEST_BUCKET
+    env["LABQUEUE_DATABASE_URL"] = f"sqlite:///{tmp_path_factory.mktemp('db') / 'labqueue.db'}"
+    env["LABQUEUE_CONSUMER_NAME"] = f"test-{secrets.token_hex(3)}"
+    env["LABQUEUE_MAX_TIME_LIMIT"] = "300"
+    env["LABQUEUE_MAX_MEMORY_MIB"] = "1024"
+    env["PYTHONUNBUFFERED"] = "1"
+    _reset_broker(env["LABQUEUE_BROKER_URL"])
+    return env
+
+
+def _reset_broker(url: str) -> None:
+    """Empty the test vhost's queues, so messages of an earlier run cannot reach this one."""
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        for queue in ("jobs.python", "jobs.matlab", "events", "jobs.dead"):
+            channel = connection.channel()
+            try:
+                channel.queue_delete(queue)
+            except pika.exceptions.ChannelClosedByBroker:
+                pass
+    finally:
+        connection.close()
+
+
+class Process:
+    """One of labqueue's processes, started for a test, its output kept in a log file."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self._log = self.log_path.open("ab")
+        self.popen = subprocess.Popen(args, env=env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_log(self, text: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.log():
+            if self.popen.poll() is not None:
+                raise AssertionError(f"{self.name} exited with {self.popen.returncode}:\n{self.log()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.name} did not log {text!r} within {timeout} s:\n{self.log()[-3000:]}")
+            time.sleep(0.2)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        self._log.close()
+
+
+def start_consumer(env: dict[str, str], log_dir: Path, runtime: str = "python", slots: int = 2, name: str | None = None) -> Process:
+    consumer_env = {**env, "LABQUEUE_CONSUMER_NAME": name or env["LABQUEUE_CONSUMER_NAME"] + "-" + runtime}
+    process = Process(
+        consumer_env["LABQUEUE_CONSUMER_NAME"],
+        [sys.executable, "-m", "consumer", "--runtime", runtime, "--slots", str(slots)],
+        consumer_env,
+        log_dir,
+    )
+    process.wait_for_log("taking")
+    return process
+
+
+@pytest.fixture(scope="session")
+def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(scope="session")
+def producer(test_env: dict[str, str], log_dir: Path) -> Iterator[Process]:
+    process = Process("producer", [sys.executable, "-m", "producer"], test_env, log_dir)
+    process.wait_for_log("producer running")
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def python_consumer(test_env: dict[str, str], log_dir: Path, producer: Process) -> Iterator[Process]:
+    process = start_consumer(test_env, log_dir, "python", slots=2)
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def matlab_consumer(test_env: dict[str, str], log_dir: Path, producer: Process) -> Iterator[Process]:
+    process = start_consumer(test_env, log_dir, "matlab", slots=1)
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def live_server(test_env: dict[str, str], log_dir: Path, producer: Process) -> Iterator[str]:
+    """labqueue's web app under gunicorn, as `make up` runs it, on a free loopback port."""
+    port = free_port()
+    process = Process(
+        "web",
+        [str(Path(sys.executable).parent / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "webapp:create_app()"],
+        test_env,
+        log_dir,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            requests.get(url + "/login", timeout=2)
+            break
+        except requests.ConnectionError:
+            if process.popen.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"web did not start:\n{process.log()[-3000:]}") from None
+            time.sleep(0.3)
+    yield url
+    process.stop()
+
+
+def labqueue_cli(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "labqueue"), *args],
+        env=env,
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@dataclass
+class ApiUser:
+    """A user of the REST API with a bearer token made by `labqueue create-token`."""
+
+    base_url: str
+    name: str
+    password: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return requests.get(self.base_url + path, headers=self.headers, timeout=30, **kwargs)
+
+    def post(self, path: str, **kwargs) -> requests.Response:
+        return requests.post(self.base_url + path, headers=self.headers, timeout=120, **kwargs)
+
+    def submit(self, zip_bytes: bytes, filename: str = "project.zip", **fields: str) -> requests.Response:
+        return self.post("/api/v1/jobs", files={"file": (filename, zip_bytes, "application/zip")}, data=fields)
+
+    def wait(self, job_id: str, timeout: float = 180, until: set[str] = TERMINAL) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.get(f"/api/v1/jobs/{job_id}").json()
+            if job["status"] in until:
+                return job
+            if time.monotonic() > deadline:
+                raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s: {job}")
+            time.sleep(0.3)
+
+
+def make_user(env: dict[str, str], base_url: str, admin: bool = False) -> ApiUser:
+    name = f"user-{secrets.token_hex(4)}"
+    password = secrets.token_urlsafe(12)
+    created = labqueue_cli(env, "create-user", name, "--password-stdin", *(["--admin"] if admin else []), stdin=password + "\n")
+    assert created.returncode == 0, created.stderr
+    token = labqueue_cli(env, "create-token", name)
+    assert token.returncode == 0, token.stderr
+    return ApiUser(base_url, name, password, token.stdout.strip())
+
+
+@pytest.fixture
+def user(test_env: dict[str, str], live_server: str) -> ApiUser:
+    return make_user(test_env, live_server)
+
+
+def make_zip(files: dict[str, str | bytes], top: str | None = "project") -> bytes:
+    """A job zip in memory; ``top`` is the single top folder, or None for files at the root."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in files.items():
+            archive.writestr(f"{top}/{name}" if top else name, content)
+    return buffer.getvalue()
+
+
+def read_zip(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}

@@ -1,0 +1,79 @@
+"""The event recorder against a real (SQLite) database: idempotent, never backwards, tolerant of disorder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from producer.contract import JobEvent
+from producer.recorder import apply_event, mark_system_error
+from storage.db import Database
+from storage.models import Job, User
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Database:
+    database = Database(f"sqlite:///{tmp_path / 'test.db'}")
+    database.upgrade()
+    return database
+
+
+@pytest.fixture
+def job_id(db: Database) -> str:
+    with db.session() as session:
+        user = User(name="ada", password_hash="x")
+        session.add(user)
+        session.flush()
+        job = Job(owner_id=user.id, project="p", runtime="python", time_limit=60, memory_limit=256, input_size=1, input_sha256="0" * 64, input_key="k")
+        session.add(job)
+        session.flush()
+        return job.id
+
+
+def status(db: Database, job_id: str) -> Job:
+    with db.session() as session:
+        return session.get(Job, job_id)
+
+
+def test_events_move_the_job_forward(db: Database, job_id: str) -> None:
+    with db.session() as session:
+        assert apply_event(session, JobEvent(job_id=job_id, status="preparing", consumer="c1", attempt=1))
+        assert apply_event(session, JobEvent(job_id=job_id, status="running", consumer="c1", attempt=1))
+        assert apply_event(session, JobEvent(job_id=job_id, status="succeeded", exit_code=0, wall_seconds=2.0))
+    job = status(db, job_id)
+    assert (job.status, job.exit_code, job.consumer, job.attempt, job.wall_seconds) == ("succeeded", 0, "c1", 1, 2.0)
+    assert job.started_at is not None and job.finished_at is not None
+
+
+def test_duplicates_and_late_events_are_ignored(db: Database, job_id: str) -> None:
+    final = JobEvent(job_id=job_id, status="failed", exit_code=2)
+    with db.session() as session:
+        assert apply_event(session, final)
+    with db.session() as session:
+        assert not apply_event(session, final)
+        assert not apply_event(session, JobEvent(job_id=job_id, status="running"))
+        assert not apply_event(session, JobEvent(job_id=job_id, status="succeeded", exit_code=0))
+    job = status(db, job_id)
+    assert (job.status, job.exit_code) == ("failed", 2)
+
+
+def test_out_of_order_running_after_final_is_ignored(db: Database, job_id: str) -> None:
+    with db.session() as session:
+        apply_event(session, JobEvent(job_id=job_id, status="timed_out"))
+        apply_event(session, JobEvent(job_id=job_id, status="preparing"))
+    assert status(db, job_id).status == "timed_out"
+
+
+def test_unknown_job_and_unknown_status_are_not_applied(db: Database, job_id: str) -> None:
+    with db.session() as session:
+        assert not apply_event(session, JobEvent(job_id="f" * 32, status="running"))
+        assert not apply_event(session, JobEvent(job_id=job_id, status="exploded"))
+    assert status(db, job_id).status == "queued"
+
+
+def test_system_error_never_overrides_a_final_state(db: Database, job_id: str) -> None:
+    with db.session() as session:
+        apply_event(session, JobEvent(job_id=job_id, status="succeeded", exit_code=0))
+        assert not mark_system_error(session, job_id, "gave up")
+    assert status(db, job_id).status == "succeeded"
