@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# Usage: scripts/rabbitmq.sh
+# Installs Debian's rabbitmq-server if missing, configures it to listen on
+# loopback only (AMQP 127.0.0.1:5672, epmd and Erlang distribution on
+# 127.0.0.1; node name rabbit@localhost), with consumer_timeout =
+# LABQUEUE_MAX_WALL_TIME (default 3600 s) + 900 s. Starts it if not running
+# (init.d script, no systemd needed), restarts it only when the configuration
+# changed. Then: vhosts labqueue and labqueue-test, user labqueue with the
+# password of LABQUEUE_BROKER_URL in var/labqueue.env and full permissions on
+# both; user guest deleted. Users, vhosts and permissions are applied as a
+# definitions import through stdin, so the password never shows in a process
+# list. Needs var/labqueue.env (scripts/secrets.sh).
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+need_root
+load_env
+
+VHOSTS=(labqueue labqueue-test)
+USER_NAME=labqueue
+WALL=${LABQUEUE_MAX_WALL_TIME:-3600}
+[[ $WALL =~ ^[0-9]+$ ]] || die "LABQUEUE_MAX_WALL_TIME must be whole seconds, got '$WALL'"
+CONSUMER_TIMEOUT_MS=$(( (WALL + 900) * 1000 ))
+STATE=$LABQUEUE_VAR/run/rabbitmq-config.sha256
+TIMEOUT=${LABQUEUE_RABBITMQ_START_TIMEOUT:-120}
+
+# password from amqp://user:password@host:port/vhost
+pw="$(python3 -c '
+import sys, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1])
+if u.username != sys.argv[2] or not u.password:
+    sys.exit("LABQUEUE_BROKER_URL must be amqp://%s:<password>@..." % sys.argv[2])
+print(urllib.parse.unquote(u.password))' "$LABQUEUE_BROKER_URL" "$USER_NAME")"
+
+# --- configuration (written before installing, so the first start uses it) --
+mkdir -p /etc/rabbitmq
+conf_new="$(cat <<EOF
+# Managed by labqueue scripts/rabbitmq.sh: edits are overwritten.
+# AMQP on loopback only.
+listeners.tcp.1 = 127.0.0.1:5672
+# An unacknowledged delivery may stay with a consumer for the longest job
+# (LABQUEUE_MAX_WALL_TIME = ${WALL} s) plus 900 s of margin.
+consumer_timeout = ${CONSUMER_TIMEOUT_MS}
+# the guest user is deleted; should it come back, it stays loopback-only
+loopback_users.guest = true
+EOF
+)"
+env_new="$(cat <<'EOF'
+# Managed by labqueue scripts/rabbitmq.sh: edits are overwritten.
+# A fixed node name, so the node's data survives a change of host name.
+NODENAME=rabbit@localhost
+# Nothing listens beyond loopback: AMQP, epmd, Erlang distribution.
+NODE_IP_ADDRESS=127.0.0.1
+NODE_PORT=5672
+ERL_EPMD_ADDRESS=127.0.0.1
+SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+EOF
+)"
+
+write_if_changed() {  # path content -> prints "changed" when it wrote
+    local path=$1 content=$2
+    if [[ -f $path ]] && [[ "$(cat "$path")" == "$content" ]]; then return 0; fi
+    printf '%s\n' "$content" >"$path.labqueue-tmp"
+    chmod 644 "$path.labqueue-tmp"
+    if getent passwd rabbitmq >/dev/null; then chown rabbitmq:rabbitmq "$path.labqueue-tmp"; fi
+    mv -f "$path.labqueue-tmp" "$path"
+    echo changed
+}
+changed=""
+changed+="$(write_if_changed /etc/rabbitmq/rabbitmq.conf "$conf_new")"
+changed+="$(write_if_changed /etc/rabbitmq/rabbitmq-env.conf "$env_new")"
+[[ -z $changed ]] || step "wrote /etc/rabbitmq/rabbitmq.conf and rabbitmq-env.conf (consumer_timeout ${CONSUMER_TIMEOUT_MS} ms)"
+
+apt_install rabbitmq-server iproute2 python3
+# the package owns /etc/rabbitmq; keep our files readable by the broker
+chown rabbitmq:rabbitmq /etc/rabbitmq/rabbitmq.conf /etc/rabbitmq/rabbitmq-env.conf
+
+conf_sum="$(cat /etc/rabbitmq/rabbitmq.conf /etc/rabbitmq/rabbitmq-env.conf | sha256sum | awk '{print $1}')"
+
+rabbit_pid() {
+    local pid
+    pid="$(cat /var/run/rabbitmq/pid 2>/dev/null || true)"
+    if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then echo "$pid"; fi
+}
+running() { [[ -n "$(rabbit_pid)" ]] || port_open 127.0.0.1 5672; }
+
+# an epmd started earlier without ERL_EPMD_ADDRESS (e.g. by a rabbitmqctl run
+# before this configuration existed) listens on every interface
+public_epmd_pids() {
+    ss -ltnpH 'sport = :4369' 2>/dev/null |
+        awk '$4 !~ /^(127\.|\[::1\]|::1)/' | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u
+}
+
+stop_rabbit() {
+    step "stopping rabbitmq-server"
+    if [[ -x /etc/init.d/rabbitmq-server ]]; then
+        quiet /etc/init.d/rabbitmq-server stop || true
+    fi
+    rabbitmqctl -q stop >/dev/null 2>&1 || true
+    local start=$SECONDS pid
+    pid="$(rabbit_pid)"
+    while port_open 127.0.0.1 5672 || { [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; }; do
+        (( SECONDS - start < TIMEOUT )) || die "rabbitmq-server did not stop within ${TIMEOUT}s"
+        sleep 0.5
+    done
+}
+
+start_rabbit() {
+    local p
+    for p in $(public_epmd_pids); do
+        step "stopping epmd (pid $p): it listens beyond loopback"
+        kill "$p" 2>/dev/null || true
+    done
+    step "starting rabbitmq-server (logs: /var/log/rabbitmq/)"
+    if [[ -x /etc/init.d/rabbitmq-server ]]; then
+        quiet /etc/init.d/rabbitmq-server start ||
+            { tail -n 30 /var/log/rabbitmq/startup_err /var/log/rabbitmq/startup_log 2>/dev/null >&2 || true; die "rabbitmq-server did not start"; }
+    else
+        quiet rabbitmq-server -detached
+    fi
+    quiet rabbitmqctl -q await_startup --timeout "$TIMEOUT"
+    echo "$conf_sum" >"$STATE"
+}
+
+if running; then
+    if [[ "$(cat "$STATE" 2>/dev/null || true)" != "$conf_sum" ]]; then
+        step "configuration changed: restarting rabbitmq-server"
+        stop_rabbit
+        start_rabbit
+    fi
+else
+    start_rabbit
+fi
+
+# --- users, vhosts, permissions ----------------------------------------------
+# The wanted definitions, with a salt derived from the password so that the
+# hash is stable and can be compared with what the broker has.
+export LQ_PW=$pw
+wanted="$(python3 - "$USER_NAME" "${VHOSTS[@]}" <<'EOF'
+import base64, hashlib, json, os, sys
+user, vhosts = sys.argv[1], sys.argv[2:]
+pw = os.environ["LQ_PW"].encode()
+salt = hashlib.sha256(b"labqueue-rabbitmq-salt:" + pw).digest()[:4]
+pw_hash = base64.b64encode(salt + hashlib.sha256(salt + pw).digest()).decode()
+print(json.dumps({
+    "users": [{"name": user, "password_hash": pw_hash,
+               "hashing_algorithm": "rabbit_password_hashing_sha256",
+               "tags": [], "limits": {}}],
+    "vhosts": [{"name": v} for v in vhosts],
+    "permissions": [{"user": user, "vhost": v, "configure": ".*", "write": ".*", "read": ".*"}
+                    for v in vhosts],
+}))
+EOF
+)"
+unset LQ_PW
+
+current="$(rabbitmqctl -q export_definitions - --format json 2>/dev/null)" ||
+    die "rabbitmqctl export_definitions failed"
+verdict="$(WANTED=$wanted python3 -c '
+import json, os, sys
+want = json.loads(os.environ["WANTED"]); have = json.load(sys.stdin)
+users = {u["name"]: u for u in have.get("users", [])}
+vhosts = {v["name"] for v in have.get("vhosts", [])}
+perms = {(p["user"], p["vhost"]): (p["configure"], p["write"], p["read"]) for p in have.get("permissions", [])}
+ok = all(users.get(u["name"], {}).get("password_hash") == u["password_hash"] for u in want["users"]) \
+    and all(v["name"] in vhosts for v in want["vhosts"]) \
+    and all(perms.get((p["user"], p["vhost"])) == (p["configure"], p["write"], p["read"]) for p in want["permissions"])
+print(("ok" if ok else "import") + (" guest" if "guest" in users else ""))
+' <<<"$current")"
+
+if [[ $verdict == import* ]]; then
+    step "applying user $USER_NAME, vhosts ${VHOSTS[*]} and permissions"
+    printf '%s' "$wanted" | quiet rabbitmqctl -q import_definitions --format json
+fi
+if [[ $verdict == *guest ]]; then
+    step "deleting user guest"
+    quiet rabbitmqctl -q delete_user guest
+fi
+
+if [[ -n "$(public_epmd_pids)" ]]; then
+    step "WARNING: epmd listens beyond loopback (started by something else before this configuration); restart it to fix"
+fi
+step "rabbitmq ready on 127.0.0.1:5672 (vhosts ${VHOSTS[*]})"
