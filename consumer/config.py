@@ -38,11 +38,24 @@ class SandboxLimits:
 
 
 @dataclass(frozen=True)
+class BuildSettings:
+    """How environment images reach a package index: its URL (a lab mirror) and the build's Docker network."""
+
+    pip_index_url: str | None = None
+    network: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> BuildSettings:
+        return cls(pip_index_url=env.get("LABQUEUE_PIP_INDEX_URL") or None, network=env.get("LABQUEUE_BUILD_NETWORK") or None)
+
+
+@dataclass(frozen=True)
 class ConsumerConfig:
     runtime: str
     slots: int
     name: str
     limits: SandboxLimits
+    build: BuildSettings = BuildSettings()
     heartbeat_interval: float = 10.0
     env_image_budget_bytes: int = 20 * 2**30
 
@@ -54,5 +67,6 @@ class ConsumerConfig:
             # Stable across restarts, so a restarted consumer recognises and removes what it left behind.
             name=env.get("LABQUEUE_CONSUMER_NAME") or f"{socket.gethostname()}-{runtime}",
             limits=SandboxLimits.from_env(env),
+            build=BuildSettings.from_env(env),
             env_image_budget_bytes=int(env.get("LABQUEUE_ENV_IMAGE_BUDGET_GIB", "20")) * 2**30,
         )

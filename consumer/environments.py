@@ -12,6 +12,7 @@ from collections import defaultdict
 import docker
 import docker.errors
 
+from consumer.config import BuildSettings
 from consumer.errors import InfraError, JobError
 from consumer.logcapture import LogCapture
 from consumer.runtimes import Runtime
@@ -29,17 +30,18 @@ def normalise_requirements(text: str) -> str:
     return "\n".join(sorted(line for line in lines if line)) + "\n"
 
 
-def environment_tag(runtime: Runtime, base_image_id: str, requirements: str) -> str:
-    digest = hashlib.sha256(f"{runtime.name}\n{base_image_id}\n{requirements}".encode()).hexdigest()[:24]
+def environment_tag(runtime: Runtime, base_image_id: str, requirements: str, index_url: str | None) -> str:
+    digest = hashlib.sha256(f"{runtime.name}\n{base_image_id}\n{index_url or ''}\n{requirements}".encode()).hexdigest()[:24]
     return f"{ENV_REPOSITORY}:{runtime.name}-{digest}"
 
 
-def _build_context(base_image: str, install_command: str, requirements: str) -> io.BytesIO:
+def _build_context(base_image: str, install_command: str, requirements: str, index_url: str | None) -> io.BytesIO:
     dockerfile = (
         f"FROM {base_image}\n"
         "USER root\n"
         "COPY requirements.txt /tmp/requirements.txt\n"
-        f"RUN {install_command} && rm /tmp/requirements.txt\n"
+        + ("ARG PIP_INDEX_URL\n" if index_url else "")
+        + f"RUN {install_command} && rm /tmp/requirements.txt\n"
         "USER 1000:1000\n"
     )
     context = io.BytesIO()
@@ -56,9 +58,10 @@ def _build_context(base_image: str, install_command: str, requirements: str) -> 
 class EnvironmentCache:
     """Builds environment images on demand; one build per tag at a time, least recently used pruned past a budget."""
 
-    def __init__(self, client: docker.DockerClient, budget_bytes: int) -> None:
+    def __init__(self, client: docker.DockerClient, budget_bytes: int, build: BuildSettings) -> None:
         self.client = client
         self.budget_bytes = budget_bytes
+        self.build = build
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._locks_guard = threading.Lock()
 
@@ -73,7 +76,7 @@ class EnvironmentCache:
         except docker.errors.ImageNotFound as exc:
             raise InfraError(f"worker image {runtime.image} is missing on this Docker host") from exc
         normalised = normalise_requirements(requirements)
-        tag = environment_tag(runtime, base_id, normalised)
+        tag = environment_tag(runtime, base_id, normalised, self.build.pip_index_url)
         with self._lock_for(tag):
             if self._touch(tag):
                 log.write(f"[labqueue] environment {tag} found in cache\n".encode())
@@ -98,10 +101,19 @@ class EnvironmentCache:
 
     def _build(self, runtime: Runtime, requirements: str, tag: str, log: LogCapture) -> None:
         log.write(f"[labqueue] building environment {tag} from requirements.txt\n".encode())
-        context = _build_context(runtime.image, runtime.install_command or "", requirements)
+        context = _build_context(runtime.image, runtime.install_command or "", requirements, self.build.pip_index_url)
         try:
+            build_args = {"PIP_INDEX_URL": self.build.pip_index_url} if self.build.pip_index_url else {}
             for chunk in self.client.api.build(
-                fileobj=context, custom_context=True, tag=tag, rm=True, forcerm=True, decode=True, labels={ENV_LABEL: runtime.name}
+                fileobj=context,
+                custom_context=True,
+                tag=tag,
+                rm=True,
+                forcerm=True,
+                decode=True,
+                labels={ENV_LABEL: runtime.name},
+                buildargs=build_args,
+                network_mode=self.build.network,
             ):
                 if "stream" in chunk:
                     log.write(chunk["stream"].encode())

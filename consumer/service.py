@@ -49,7 +49,7 @@ class ConsumerService:
         self.client = client
         self.store = store
         self.publisher = Publisher(broker)
-        self.environments = EnvironmentCache(client, config.env_image_budget_bytes)
+        self.environments = EnvironmentCache(client, config.env_image_budget_bytes, config.build)
         self.running: dict[str, threading.Event] = {}
         self._running_lock = threading.Lock()
         self._workers: list[threading.Thread] = []

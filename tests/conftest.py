@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
+import http.server
 import io
 import os
 import secrets
@@ -9,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from collections.abc import Iterator
@@ -47,8 +52,44 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def build_wheel(target: Path, name: str, version: str, module_source: str) -> Path:
+    """A minimal pure-Python wheel, so environment builds install from a loopback index, never the internet."""
+    dist = f"{name.replace('-', '_')}-{version}"
+    files = {
+        f"{name.replace('-', '_')}.py": module_source.encode(),
+        f"{dist}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
+        f"{dist}.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: labqueue-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = "".join(
+        f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},{len(data)}\n"
+        for path, data in files.items()
+    ) + f"{dist}.dist-info/RECORD,,\n"
+    files[f"{dist}.dist-info/RECORD"] = record.encode()
+    wheel = target / f"{dist}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, data in files.items():
+            archive.writestr(path, data)
+    return wheel
+
+
 @pytest.fixture(scope="session")
-def test_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def package_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PEP 503 simple index on loopback holding one package, ``labqueue-probe``."""
+    root = tmp_path_factory.mktemp("index")
+    project = root / "simple" / "labqueue-probe"
+    project.mkdir(parents=True)
+    wheel = build_wheel(project, "labqueue-probe", "1.0", "ANSWER = 42\n")
+    (project / "index.html").write_text(f'<a href="{wheel.name}">{wheel.name}</a>\n')
+    (root / "simple" / "index.html").write_text('<a href="labqueue-probe/">labqueue-probe</a>\n')
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/simple"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def test_env(tmp_path_factory: pytest.TempPathFactory, package_index: str) -> dict[str, str]:
     """The environment of labqueue's processes under test: the real services, a test vhost, bucket and database."""
     if not ENV_FILE.exists():
         pytest.fail(f"{ENV_FILE} is missing: run the tests with `make test`, which starts the services")
@@ -59,7 +100,11 @@ def test_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     env["LABQUEUE_CONSUMER_NAME"] = f"test-{secrets.token_hex(3)}"
     env["LABQUEUE_MAX_TIME_LIMIT"] = "300"
     env["LABQUEUE_MAX_MEMORY_MIB"] = "1024"
+    env["LABQUEUE_MAX_OUTPUT_MIB"] = "8"
+    env["LABQUEUE_MAX_LOG_MIB"] = "1"
     env["PYTHONUNBUFFERED"] = "1"
+    env["LABQUEUE_PIP_INDEX_URL"] = package_index
+    env["LABQUEUE_BUILD_NETWORK"] = "host"
     _reset_broker(env["LABQUEUE_BROKER_URL"])
     return env
 
@@ -85,10 +130,13 @@ class Process:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self._log = self.log_path.open("ab")
+        self._offset = self._log.tell()  # a restart appends to the same file; read only this run's part
         self.popen = subprocess.Popen(args, env=env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT)
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        with self.log_path.open("rb") as file:
+            file.seek(self._offset)
+            return file.read().decode(errors="replace")
 
     def wait_for_log(self, text: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -98,6 +146,10 @@ class Process:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{self.name} did not log {text!r} within {timeout} s:\n{self.log()[-3000:]}")
             time.sleep(0.2)
+
+    def replace(self, other: Process) -> None:
+        """Take over another process (a restart under the same name), so session fixtures stay valid."""
+        self.popen, self._log, self.log_path, self._offset = other.popen, other._log, other.log_path, other._offset
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> None:
         if self.popen.poll() is None:

@@ -1,0 +1,126 @@
+"""The execution engine on the real Docker engine: Octave, requirements environments, cancel, a consumer killed mid-job."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import docker
+import pytest
+
+from consumer.sandbox import LABEL_CONSUMER
+from tests.conftest import ApiUser, make_zip, read_zip, start_consumer
+
+OCTAVE_FFT = """
+pkg load signal
+fs = 1000; t = (0:fs-1) / fs;
+x = sin(2*pi*50*t) + 0.5*sin(2*pi*120*t);
+spectrum = abs(fft(x));
+[~, index] = max(spectrum(1:fs/2));
+peak = (index - 1) * fs / numel(x);
+mkdir('output');
+fid = fopen('output/peak.txt', 'w'); fprintf(fid, '%d\\n', peak); fclose(fid);
+b = fir1(20, 0.3); disp(numel(b));
+printf('peak at %d Hz\\n', peak);
+"""
+
+
+def test_octave_fft_finds_the_peak(user: ApiUser, matlab_consumer) -> None:
+    response = user.submit(make_zip({"code.m": OCTAVE_FFT}, top="fft"), "fft.zip", runtime="matlab")
+    assert response.status_code == 201, response.text
+    job = user.wait(response.json()["id"])
+    log = user.get(f"/api/v1/jobs/{job['id']}/log").text
+    assert job["status"] == "succeeded", log
+    assert job["runtime"] == "matlab"
+    assert read_zip(user.get(f"/api/v1/jobs/{job['id']}/output").content) == {"peak.txt": b"50\n"}
+    assert "peak at 50 Hz" in log
+
+
+def test_runtime_must_agree_with_the_entry_file(user: ApiUser) -> None:
+    response = user.submit(make_zip({"code.py": "print(1)"}), runtime="matlab")
+    assert response.status_code == 422
+    assert response.json()["error"] == "runtime_mismatch"
+
+
+USES_PROBE = "import labqueue_probe\nprint('answer', labqueue_probe.ANSWER)\n"
+
+
+def test_requirements_build_once_then_reuse(user: ApiUser, python_consumer) -> None:
+    # A comment makes this set distinct from other runs' cache entries only through its content, never its order.
+    project = make_zip({"code.py": USES_PROBE, "requirements.txt": f"labqueue-probe==1.0\n# run {time.time_ns()}\n"})
+    first = user.wait(user.submit(project).json()["id"])
+    first_log = user.get(f"/api/v1/jobs/{first['id']}/log").text
+    assert first["status"] == "succeeded", first_log
+    assert "building environment" in first_log and "answer 42" in first_log
+    assert first_log.index("building environment") < first_log.index("answer 42"), "the build log heads the job's log"
+
+    second = user.wait(user.submit(project).json()["id"])
+    second_log = user.get(f"/api/v1/jobs/{second['id']}/log").text
+    assert second["status"] == "succeeded"
+    assert "found in cache" in second_log and "building environment" not in second_log
+
+
+def test_failed_requirements_build_fails_the_job_with_pip_error(user: ApiUser, python_consumer) -> None:
+    project = make_zip({"code.py": "print('never runs')", "requirements.txt": "labqueue-does-not-exist==9.9\n"})
+    job = user.wait(user.submit(project).json()["id"])
+    log = user.get(f"/api/v1/jobs/{job['id']}/log").text
+    assert job["status"] == "failed"
+    assert "requirements.txt" in job["reason"]
+    assert "labqueue-does-not-exist" in log and "never runs" not in log
+
+
+SLEEPER = "import time\nprint('started', flush=True)\ntime.sleep({seconds})\nprint('{marker}')\n"
+
+
+def test_cancel_a_running_job(user: ApiUser, python_consumer) -> None:
+    job_id = user.submit(make_zip({"code.py": SLEEPER.format(seconds=120, marker="not cancelled")})).json()["id"]
+    user.wait(job_id, until={"running"})
+    response = user.post(f"/api/v1/jobs/{job_id}/cancel")
+    assert response.status_code == 202
+    job = user.wait(job_id, timeout=30)
+    assert job["status"] == "cancelled"
+    assert "not cancelled" not in user.get(f"/api/v1/jobs/{job_id}/log").text
+    assert user.post(f"/api/v1/jobs/{job_id}/cancel").status_code == 409
+
+
+def test_cancel_a_queued_job_it_never_starts(user: ApiUser, python_consumer, test_env) -> None:
+    # Fill the consumer's two slots so the third job waits in the queue.
+    blockers = [user.submit(make_zip({"code.py": SLEEPER.format(seconds=8, marker="blocker done")})).json()["id"] for _ in range(2)]
+    for blocker in blockers:
+        user.wait(blocker, until={"running"})
+    queued = user.submit(make_zip({"code.py": "print('this must never run')"})).json()
+    assert queued["status"] == "queued"
+    response = user.post(f"/api/v1/jobs/{queued['id']}/cancel")
+    assert response.status_code == 202 and response.json()["status"] == "cancelled"
+    for blocker in blockers:
+        assert user.wait(blocker)["status"] == "succeeded"
+    time.sleep(3)  # the consumer has received the cancelled job by now; it must not have run it
+    job = user.get(f"/api/v1/jobs/{queued['id']}").json()
+    assert job["status"] == "cancelled"
+    assert "this must never run" not in user.get(f"/api/v1/jobs/{queued['id']}/log").text
+
+
+@pytest.fixture
+def docker_client() -> docker.DockerClient:
+    client = docker.from_env()
+    yield client
+    client.close()
+
+
+def test_consumer_killed_mid_job_restarts_clean_and_job_completes(user: ApiUser, python_consumer, test_env, log_dir, docker_client) -> None:
+    name = python_consumer.name
+    job_id = user.submit(make_zip({"code.py": SLEEPER.format(seconds=6, marker="finished after restart")})).json()["id"]
+    user.wait(job_id, until={"running"})
+    selector = {"label": f"{LABEL_CONSUMER}={name}"}
+    assert docker_client.containers.list(filters=selector), "the job's container should be running"
+
+    python_consumer.stop(signal.SIGKILL)
+    restarted = start_consumer(test_env, log_dir, "python", slots=2, name=name)
+    python_consumer.replace(restarted)
+
+    job = user.wait(job_id, timeout=120)
+    assert job["status"] == "succeeded"
+    assert job["attempt"] == 2
+    assert "finished after restart" in user.get(f"/api/v1/jobs/{job_id}/log").text
+    assert docker_client.containers.list(all=True, filters=selector) == []
+    assert docker_client.volumes.list(filters=selector) == []
