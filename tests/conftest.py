@@ -21,15 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import pika
 import pytest
 import requests
+
+from storage.config import StorageConfig
+from storage.objects import ObjectStore
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV_FILE = Path(os.environ.get("LABQUEUE_VAR", ROOT / "var")) / "labqueue.env"
 TERMINAL = {"succeeded", "failed", "timed_out", "out_of_memory", "output_too_large", "cancelled", "system_error"}
-TEST_VHOST = "labqueue-test"
-TEST_BUCKET = "labqueue-test"
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -88,16 +88,26 @@ def package_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.shutdown()
 
 
+def rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
 @pytest.fixture(scope="session")
-def test_env(tmp_path_factory: pytest.TempPathFactory, package_index: str) -> dict[str, str]:
-    """The environment of labqueue's processes under test: the real services, a test vhost, bucket and database."""
+def test_env(tmp_path_factory: pytest.TempPathFactory, package_index: str) -> Iterator[dict[str, str]]:
+    """The environment of labqueue's processes under test: the real services, with a vhost, bucket and database of
+    this session's own, so test runs never see each other's messages or objects."""
     if not ENV_FILE.exists():
         pytest.fail(f"{ENV_FILE} is missing: run the tests with `make test`, which starts the services")
+    session = secrets.token_hex(4)
     env = {**os.environ, **read_env_file(ENV_FILE)}
-    env["LABQUEUE_BROKER_URL"] = with_vhost(env["LABQUEUE_BROKER_URL"], TEST_VHOST)
-    env["LABQUEUE_S3_BUCKET"] = TEST_BUCKET
+    broker_user = urlsplit(env["LABQUEUE_BROKER_URL"]).username or "labqueue"
+    vhost = f"labqueue-test-{session}"
+    rabbitmqctl("add_vhost", vhost)
+    rabbitmqctl("set_permissions", "-p", vhost, broker_user, ".*", ".*", ".*")
+    env["LABQUEUE_BROKER_URL"] = with_vhost(env["LABQUEUE_BROKER_URL"], vhost)
+    env["LABQUEUE_S3_BUCKET"] = f"labqueue-test-{session}"
     env["LABQUEUE_DATABASE_URL"] = f"sqlite:///{tmp_path_factory.mktemp('db') / 'labqueue.db'}"
-    env["LABQUEUE_CONSUMER_NAME"] = f"test-{secrets.token_hex(3)}"
+    env["LABQUEUE_CONSUMER_NAME"] = f"test-{session}"
     env["LABQUEUE_MAX_TIME_LIMIT"] = "300"
     env["LABQUEUE_MAX_MEMORY_MIB"] = "1024"
     env["LABQUEUE_MAX_OUTPUT_MIB"] = "8"
@@ -105,22 +115,18 @@ def test_env(tmp_path_factory: pytest.TempPathFactory, package_index: str) -> di
     env["PYTHONUNBUFFERED"] = "1"
     env["LABQUEUE_PIP_INDEX_URL"] = package_index
     env["LABQUEUE_BUILD_NETWORK"] = "host"
-    _reset_broker(env["LABQUEUE_BROKER_URL"])
-    return env
+    store = ObjectStore(StorageConfig.from_env(env))
+    store.ensure_bucket()
+    yield env
+    rabbitmqctl("delete_vhost", vhost)
+    remove_bucket(store)
 
 
-def _reset_broker(url: str) -> None:
-    """Empty the test vhost's queues, so messages of an earlier run cannot reach this one."""
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    try:
-        for queue in ("jobs.python", "jobs.matlab", "events", "jobs.dead"):
-            channel = connection.channel()
-            try:
-                channel.queue_delete(queue)
-            except pika.exceptions.ChannelClosedByBroker:
-                pass
-    finally:
-        connection.close()
+def remove_bucket(store: ObjectStore) -> None:
+    client = store.client
+    for item in client.list_objects(bucket_name=store.bucket, recursive=True):
+        client.remove_object(bucket_name=store.bucket, object_name=item.object_name)
+    client.remove_bucket(bucket_name=store.bucket)
 
 
 class Process:
