@@ -32,12 +32,7 @@ JOB_USER = "job"
 _CHUNK = 64 * 2**10
 _ZIP_EPOCH = 315532800  # 1980-01-01, the earliest time a zip can state
 _ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # first entry, or an empty zip
-_METHODS = {
-    zipfile.ZIP_STORED,
-    zipfile.ZIP_DEFLATED,
-    zipfile.ZIP_BZIP2,
-    zipfile.ZIP_LZMA,
-}
+_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
 _FLAG_ENCRYPTED = 0x1
 _FLAG_PATCHED = 0x20
 _FLAG_UTF8 = 0x800
@@ -55,26 +50,20 @@ _SPECIAL_KINDS = {
 }
 # What zipfile and its decompressors raise on damaged data; bz2 reports a bad
 # stream as OSError.
-_DAMAGED = (
-    zipfile.BadZipFile,
-    EOFError,
-    OSError,
-    zlib.error,
-    lzma.LZMAError,
-    NotImplementedError,
-)
+_DAMAGED = (zipfile.BadZipFile, EOFError, OSError, zlib.error, lzma.LZMAError, NotImplementedError)
 # Records of the zip format, laid out as zipfile reads them.
 _EOCD = struct.Struct("<4s4H2LH")
 _EOCD64_LOCATOR = struct.Struct("<4sLQL")
 _EOCD64 = struct.Struct("<4sQ2H2L4Q")
 _CD_RECORD = struct.Struct("<4s4B4HL2L5H2L")
+_LOCAL_HEADER_SIZE = 30
 
 
 @dataclass(frozen=True)
 class ArchiveLimits:
     max_upload_bytes: int = 512 * 2**20  # size of the zip itself
     max_total_uncompressed: int = 4 * 2**30  # sum of the declared sizes
-    max_entries: int = 10_000
+    max_entries: int = 10_000  # zip entries; also folders, named or implied
     max_ratio: int = 200  # per entry, uncompressed/compressed ...
     ratio_min_bytes: int = 2**20  # ... for entries above this size
     max_name_bytes: int = 255  # per path component
@@ -114,24 +103,16 @@ class _Project:
     entries: int
     uncompressed_bytes: int
     members: dict[str, _Entry]  # by path relative to the project root, in zip order
+    folders: set[str]  # relative to the project root, named or implied, with output/
 
     def info(self, name: str) -> ProjectInfo:
         requirements = self.members.get(REQUIREMENTS_FILE)
-        return ProjectInfo(
-            project=name,
-            runtime=self.runtime,
-            prefix=self.prefix,
-            entries=self.entries,
-            uncompressed_bytes=self.uncompressed_bytes,
-            has_requirements=requirements is not None and not requirements.is_dir,
-        )
+        has_requirements = requirements is not None and not requirements.is_dir
+        return ProjectInfo(name, self.runtime, self.prefix, self.entries, self.uncompressed_bytes, has_requirements)
 
 
 def inspect_zip(
-    file: BinaryIO,
-    filename: str,
-    runtime: str | None = None,
-    limits: ArchiveLimits = ArchiveLimits(),
+    file: BinaryIO, filename: str, runtime: str | None = None, limits: ArchiveLimits = ArchiveLimits()
 ) -> ProjectInfo:
     """Check the zip against every rule of SPEC section 2 from its central directory.
 
@@ -140,18 +121,14 @@ def inspect_zip(
     """
     if runtime is not None and runtime not in ENTRY_FILES.values():
         known = ", ".join(sorted(ENTRY_FILES.values()))
-        raise ArchiveError(
-            "runtime_mismatch", f"Unknown runtime {runtime!r}; choose one of {known}."
-        )
+        raise ArchiveError("runtime_mismatch", f"Unknown runtime {runtime!r}; choose one of {known}.")
     try:
         with _open_zip(file, limits) as archive:
             project = _scan(archive, limits)
     finally:
         file.seek(0)
     if runtime is not None and runtime != project.runtime:
-        entry_file = next(
-            name for name, value in ENTRY_FILES.items() if value == project.runtime
-        )
+        entry_file = next(name for name, value in ENTRY_FILES.items() if value == project.runtime)
         raise ArchiveError(
             "runtime_mismatch",
             f"The runtime chosen is {runtime}, but the project's entry file is {entry_file} ({project.runtime}).",
@@ -160,48 +137,37 @@ def inspect_zip(
 
 
 def read_member(
-    file: BinaryIO,
-    info: ProjectInfo,
-    relative_path: str,
-    max_bytes: int,
-    limits: ArchiveLimits = ArchiveLimits(),
+    file: BinaryIO, info: ProjectInfo, relative_path: str, max_bytes: int, limits: ArchiveLimits = ArchiveLimits()
 ) -> bytes | None:
     """Return one file of the project (e.g. requirements.txt), or None when it is absent."""
     with _open_zip(file, limits) as archive:
         entry = _rescan(archive, info, limits).members.get(relative_path)
         if entry is None or entry.is_dir:
             return None
-        if entry.zinfo.file_size > max_bytes:
-            raise ArchiveError(
-                "too_large",
-                f"{relative_path!r} is {_human(entry.zinfo.file_size)}; the limit is {_human(max_bytes)}.",
-            )
+        size = entry.zinfo.file_size
+        if size > max_bytes:
+            raise ArchiveError("too_large", f"{relative_path!r} is {_human(size)}; the limit is {_human(max_bytes)}.")
         return b"".join(_stream_member(archive, entry))
 
 
-def zip_to_tar(
-    file: BinaryIO, info: ProjectInfo, limits: ArchiveLimits = ArchiveLimits()
-) -> Iterator[bytes]:
+def zip_to_tar(file: BinaryIO, info: ProjectInfo, limits: ArchiveLimits = ArchiveLimits()) -> Iterator[bytes]:
     """Stream the project as an uncompressed tar for Docker's put_archive.
 
     Paths are relative to the project root. All rules are checked again, since
     the stored zip is read back long after its upload, and each member must
-    unpack to exactly its declared size (else ArchiveError mid-stream). Parent
-    folders get explicit entries owned by the job user, because Docker would
-    create missing ones as root, and an ``output/`` folder is always present.
+    unpack to exactly its declared size (else ArchiveError mid-stream). Every
+    folder gets an entry owned by the job user, because Docker would create
+    missing parents as root, and an ``output/`` folder is always present.
     """
     with _open_zip(file, limits) as archive:
-        project = _rescan(archive, info, limits)
-        yield from _tar_stream(archive, project.members)
+        yield from _tar_stream(archive, _rescan(archive, info, limits))
 
 
 def _open_zip(file: BinaryIO, limits: ArchiveLimits) -> zipfile.ZipFile:
     size = file.seek(0, io.SEEK_END)
     if size > limits.max_upload_bytes:
-        raise ArchiveError(
-            "too_large",
-            f"The upload is {_human(size)}; the limit is {_human(limits.max_upload_bytes)}.",
-        )
+        limit = _human(limits.max_upload_bytes)
+        raise ArchiveError("too_large", f"The upload is {_human(size)}; the limit is {limit}.")
     file.seek(0)
     if file.read(4) not in _ZIP_SIGNATURES:
         raise _not_a_zip("it does not start like a zip file")
@@ -209,9 +175,7 @@ def _open_zip(file: BinaryIO, limits: ArchiveLimits) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(file)
     except UnicodeDecodeError as error:
-        raise ArchiveError(
-            "bad_name", "An entry name is marked as UTF-8 but is not valid UTF-8."
-        ) from error
+        raise ArchiveError("bad_name", "An entry name is marked as UTF-8 but is not valid UTF-8.") from error
     except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError) as error:
         raise _not_a_zip(str(error)) from error
 
@@ -231,10 +195,8 @@ def _count_entries(file: BinaryIO, size: int, limit: int) -> None:
         end = tail.rfind(b"PK\x05\x06")
     if end < 0 or end + _EOCD.size > len(tail):
         raise _not_a_zip("it has no end-of-archive record")
-    end_record = _EOCD.unpack_from(tail, end)
     location = tail_at + end
-    directory_size = end_record[5]
-    directory_end = location
+    directory_size, directory_end = _EOCD.unpack_from(tail, end)[5], location
     if location >= _EOCD64_LOCATOR.size:
         file.seek(location - _EOCD64_LOCATOR.size)
         locator = _EOCD64_LOCATOR.unpack(file.read(_EOCD64_LOCATOR.size))
@@ -260,9 +222,7 @@ def _count_entries(file: BinaryIO, size: int, limit: int) -> None:
             raise _not_a_zip("its central directory is damaged")
         count += 1
         if count > limit:
-            raise ArchiveError(
-                "too_many_entries", f"The zip has more than {limit} entries."
-            )
+            raise ArchiveError("too_many_entries", f"The zip has more than {limit} entries.")
         variable = record[12] + record[13] + record[14]  # name, extra field, comment
         file.seek(variable, io.SEEK_CUR)
         done += _CD_RECORD.size + variable
@@ -274,104 +234,72 @@ def _scan(archive: zipfile.ZipFile, limits: ArchiveLimits) -> _Project:
         raise ArchiveError("empty", "The zip is empty.")
     total = sum(zinfo.file_size for zinfo in zinfos)
     if total > limits.max_total_uncompressed:
-        raise ArchiveError(
-            "too_large",
-            f"The project unpacks to {_human(total)}; the limit is {_human(limits.max_total_uncompressed)}.",
-        )
+        limit = _human(limits.max_total_uncompressed)
+        raise ArchiveError("too_large", f"The project unpacks to {_human(total)}; the limit is {limit}.")
     kept: dict[str, _Entry] = {}
     for zinfo in zinfos:
-        entry = _check_entry(zinfo, limits)
+        entry = _check_entry(zinfo, archive.start_dir, limits)
         if entry is None:
             continue
         if entry.path in kept:
-            twice = (
-                "both a file and a folder"
-                if kept[entry.path].is_dir != entry.is_dir
-                else "in the zip twice"
-            )
+            twice = "both a file and a folder" if kept[entry.path].is_dir != entry.is_dir else "in the zip twice"
             raise ArchiveError("duplicate_name", f"{entry.path!r} is {twice}.")
         kept[entry.path] = entry
     if not kept:
         raise ArchiveError("empty", "The zip holds nothing but macOS metadata.")
-    _check_parents(kept)
+    folders = _folders(kept, limits.max_entries)
     prefix = _prefix(kept)
-    members = {
-        path[len(prefix) :]: entry
-        for path, entry in kept.items()
-        if path != prefix[:-1]
-    }
+    members = {path[len(prefix) :]: entry for path, entry in kept.items() if path != prefix[:-1]}
     output = members.get(OUTPUT_DIR)
     if output is not None and not output.is_dir:
-        raise ArchiveError(
-            "bad_name",
-            f"{prefix}{OUTPUT_DIR} must be a folder: the job writes its results there.",
-        )
-    return _Project(
-        prefix, _runtime(members, kept, prefix), len(zinfos), total, members
-    )
+        raise ArchiveError("bad_name", f"{prefix}{OUTPUT_DIR} must be a folder: the job writes its results there.")
+    folders = {path[len(prefix) :] for path in folders if path != prefix[:-1]} | {OUTPUT_DIR}
+    return _Project(prefix, _runtime(members, kept, prefix), len(zinfos), total, members, folders)
 
 
-def _rescan(
-    archive: zipfile.ZipFile, info: ProjectInfo, limits: ArchiveLimits
-) -> _Project:
+def _rescan(archive: zipfile.ZipFile, info: ProjectInfo, limits: ArchiveLimits) -> _Project:
     project = _scan(archive, limits)
     if project.info(info.project) != info:
         raise ArchiveError("changed", "The zip differs from the one checked at upload.")
     return project
 
 
-def _check_entry(zinfo: zipfile.ZipInfo, limits: ArchiveLimits) -> _Entry | None:
+def _check_entry(zinfo: zipfile.ZipInfo, directory_start: int, limits: ArchiveLimits) -> _Entry | None:
     """Apply the per-entry rules; None for entries that stay out of the project."""
     name = _decode_name(zinfo)
     if _CONTROL.search(name):
-        raise ArchiveError(
-            "bad_name", f"The entry name {name!r} contains control characters."
-        )
+        raise ArchiveError("bad_name", f"The entry name {name!r} contains control characters.")
     if "\\" in name:
-        raise ArchiveError(
-            "zip_slip",
-            f"{name!r} uses backslashes; make the zip with a tool that writes '/'.",
-        )
+        raise ArchiveError("zip_slip", f"{name!r} uses backslashes; make the zip with a tool that writes '/'.")
     if name.startswith("/") or _DRIVE.match(name):
-        raise ArchiveError(
-            "zip_slip", f"{name!r} is an absolute path; entries must be relative."
-        )
+        raise ArchiveError("zip_slip", f"{name!r} is an absolute path; entries must be relative.")
     parts = [part for part in name.split("/") if part not in ("", ".")]
     if ".." in parts:
         raise ArchiveError("zip_slip", f"{name!r} climbs out of the project with '..'.")
-    for part in parts:
-        if len(part.encode()) > limits.max_name_bytes:
-            raise ArchiveError(
-                "bad_name",
-                f"{name!r} has a name longer than {limits.max_name_bytes} bytes.",
-            )
+    if any(len(part.encode()) > limits.max_name_bytes for part in parts):
+        raise ArchiveError("bad_name", f"{name!r} has a name longer than {limits.max_name_bytes} bytes.")
     path = "/".join(parts)
     if len(path.encode()) > limits.max_path_bytes:
-        raise ArchiveError(
-            "bad_name", f"{name!r} is a path longer than {limits.max_path_bytes} bytes."
-        )
+        raise ArchiveError("bad_name", f"{name!r} is a path longer than {limits.max_path_bytes} bytes.")
+    if not 0 <= zinfo.header_offset <= directory_start - _LOCAL_HEADER_SIZE:
+        raise _not_a_zip(f"the data of {name!r} lies outside the file")
     mode = zinfo.external_attr >> 16
     kind = stat.S_IFMT(mode)
     if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
         what = _SPECIAL_KINDS.get(kind, f"a special entry (mode {mode:o})")
-        raise ArchiveError(
-            "special_file", f"{name!r} is {what}; only files and folders are allowed."
-        )
+        raise ArchiveError("special_file", f"{name!r} is {what}; only files and folders are allowed.")
     if zinfo.flag_bits & _FLAG_ENCRYPTED:
-        raise ArchiveError(
-            "encrypted", f"{name!r} is encrypted; upload the zip without a password."
-        )
+        raise ArchiveError("encrypted", f"{name!r} is encrypted; upload the zip without a password.")
     if zinfo.compress_type not in _METHODS or zinfo.flag_bits & _FLAG_PATCHED:
+        method = zinfo.compress_type
         raise ArchiveError(
-            "unsupported_compression",
-            f"{name!r} uses compression method {zinfo.compress_type}, which is not supported; use Deflate.",
+            "unsupported_compression", f"{name!r} uses compression method {method}, which is not supported."
         )
-    size = zinfo.file_size
-    if size > limits.ratio_min_bytes and size > limits.max_ratio * zinfo.compress_size:
+    size, packed = zinfo.file_size, zinfo.compress_size
+    if size > limits.ratio_min_bytes and size > limits.max_ratio * packed:
         raise ArchiveError(
             "zip_bomb",
-            f"{name!r} expands from {_human(zinfo.compress_size)} to {_human(size)}, "
-            f"more than {limits.max_ratio}:1.",
+            f"{name!r} expands from {_human(packed)} to {_human(size)}, more than {limits.max_ratio}:1.",
         )
     if not parts or parts[0] == _IGNORED_TOP or parts[-1] == _IGNORED_FILE:
         return None
@@ -393,20 +321,28 @@ def _decode_name(zinfo: zipfile.ZipInfo) -> str:
         return zinfo.orig_filename
 
 
-def _check_parents(kept: dict[str, _Entry]) -> None:
-    for path in kept:
-        parts = path.split("/")
-        for depth in range(1, len(parts)):
-            parent = kept.get("/".join(parts[:depth]))
-            if parent is not None and not parent.is_dir:
-                raise ArchiveError(
-                    "duplicate_name",
-                    f"{parent.path!r} is a file but also holds {path!r}.",
-                )
+def _folders(kept: dict[str, _Entry], limit: int) -> set[str]:
+    """Every folder of the zip, named or implied by a deeper path, none of them a file.
+
+    Each becomes a tar entry, so they count against the entry limit: deep
+    paths could otherwise turn 10,000 entries into millions of folders.
+    """
+    folders: set[str] = set()
+    for path, entry in kept.items():
+        folder = path if entry.is_dir else path.rpartition("/")[0]
+        while folder and folder not in folders:  # a known folder's parents are known too
+            folders.add(folder)
+            if len(folders) > limit:
+                raise ArchiveError("too_many_entries", f"The zip has more than {limit} folders.")
+            folder = folder.rpartition("/")[0]
+    for folder in folders:
+        if folder in kept and not kept[folder].is_dir:
+            raise ArchiveError("duplicate_name", f"{folder!r} is a file but also holds other entries.")
+    return folders
 
 
 def _prefix(kept: dict[str, _Entry]) -> str:
-    """ "folder/" when every entry lives under that one folder, else ""."""
+    """Return "folder/" when every entry lives under that one folder, else ""."""
     tops = {path.split("/", 1)[0] for path in kept}
     if len(tops) != 1:
         return ""
@@ -415,30 +351,14 @@ def _prefix(kept: dict[str, _Entry]) -> str:
 
 
 def _runtime(members: dict[str, _Entry], kept: dict[str, _Entry], prefix: str) -> str:
-    found = [
-        name for name in ENTRY_FILES if name in members and not members[name].is_dir
-    ]
+    found = [name for name in ENTRY_FILES if name in members and not members[name].is_dir]
     where = f"the folder {prefix!r}" if prefix else "the top of the zip"
     if len(found) > 1:
-        raise ArchiveError(
-            "both_entry_files",
-            f"The project has both code.py and code.m in {where}; keep exactly one.",
-        )
+        raise ArchiveError("both_entry_files", f"The project has both code.py and code.m in {where}; keep one.")
     if not found:
-        elsewhere = [
-            path
-            for path, entry in kept.items()
-            if not entry.is_dir and path.rsplit("/", 1)[-1].lower() in ENTRY_FILES
-        ]
-        hint = (
-            f" The zip has {elsewhere[0]!r}, which is not there or not spelled exactly so."
-            if elsewhere
-            else ""
-        )
-        raise ArchiveError(
-            "no_entry_file",
-            f"No entry file: put code.py (Python) or code.m (MATLAB) in {where}.{hint}",
-        )
+        near = [path for path, e in kept.items() if not e.is_dir and path.rpartition("/")[2].lower() in ENTRY_FILES]
+        hint = f" The zip has {near[0]!r}, which is not there or not spelled exactly so." if near else ""
+        raise ArchiveError("no_entry_file", f"No entry file: put code.py (Python) or code.m (MATLAB) in {where}.{hint}")
     return ENTRY_FILES[found[0]]
 
 
@@ -452,21 +372,12 @@ def _project_name(prefix: str, filename: str) -> str:
     return _NOT_IN_PROJECT_NAME.sub("_", raw)[:100].strip(".") or "project"
 
 
-def _tar_stream(
-    archive: zipfile.ZipFile, members: dict[str, _Entry]
-) -> Iterator[bytes]:
-    newest = max(
-        (_mtime(entry.zinfo) for entry in members.values()), default=_ZIP_EPOCH
-    )
-    folders: dict[str, int] = {OUTPUT_DIR: newest}
-    for path, entry in members.items():
-        parts = path.split("/")
-        for depth in range(1, len(parts)):
-            folders.setdefault("/".join(parts[:depth]), newest)
-        if entry.is_dir:
-            folders[path] = _mtime(entry.zinfo)
-    for path in sorted(folders):  # a parent sorts before its children
-        yield _tar_header(path, tarfile.DIRTYPE, 0o755, 0, folders[path])
+def _tar_stream(archive: zipfile.ZipFile, project: _Project) -> Iterator[bytes]:
+    members = project.members
+    newest = max((_mtime(entry.zinfo) for entry in members.values()), default=_ZIP_EPOCH)
+    for path in sorted(project.folders):  # a parent sorts before its children
+        mtime = _mtime(members[path].zinfo) if path in members else newest
+        yield _tar_header(path, tarfile.DIRTYPE, 0o755, 0, mtime)
     for path, entry in members.items():
         if entry.is_dir:
             continue
@@ -480,10 +391,7 @@ def _tar_stream(
 
 def _tar_header(path: str, kind: bytes, mode: int, size: int, mtime: int) -> bytes:
     member = tarfile.TarInfo(path)
-    member.type = kind
-    member.mode = mode
-    member.size = size
-    member.mtime = mtime
+    member.type, member.mode, member.size, member.mtime = kind, mode, size, mtime
     member.uid = member.gid = JOB_UID
     member.uname = member.gname = JOB_USER
     return member.tobuf(tarfile.PAX_FORMAT, encoding="utf-8", errors="strict")
@@ -506,15 +414,10 @@ def _stream_member(archive: zipfile.ZipFile, entry: _Entry) -> Iterator[bytes]:
         while chunk := _read_chunk(member, entry):
             done += len(chunk)
             if done > size:
-                raise ArchiveError(
-                    "zip_bomb",
-                    f"{entry.path!r} unpacks to more than the {size} bytes it declares.",
-                )
+                raise ArchiveError("zip_bomb", f"{entry.path!r} unpacks to more than the {size} bytes it declares.")
             yield chunk
     if done != size:
-        raise ArchiveError(
-            "corrupt", f"{entry.path!r} unpacks to {done} bytes but declares {size}."
-        )
+        raise ArchiveError("corrupt", f"{entry.path!r} unpacks to {done} bytes but declares {size}.")
 
 
 def _read_chunk(member: zipfile.ZipExtFile, entry: _Entry) -> bytes:

@@ -297,6 +297,13 @@ def test_entry_data_outside_the_file(offset):
     assert rejected(make_zip(CODE, tweak=last_entry(move))).code == "not_a_zip"
 
 
+def test_too_many_folders():
+    deep = "/".join(f"d{i}" for i in range(12)) + "/x.txt"
+    assert inspect_zip(make_zip(CODE, (deep, "x")), "a.zip", limits=ArchiveLimits(max_entries=12))
+    error = rejected(make_zip(CODE, (deep, "x")), limits=ArchiveLimits(max_entries=11))
+    assert error.code == "too_many_entries" and "folders" in str(error)
+
+
 # --- zip slip and names ---------------------------------------------------------
 
 
@@ -418,8 +425,9 @@ def test_tar_names_modes_owner_and_content():
     info = inspect_zip(buffer, "a.zip")
     chunks = list(zip_to_tar(buffer, info))
     assert max(map(len, chunks)) <= 64 * 2**10
-    archive = tarfile.open(fileobj=io.BytesIO(b"".join(chunks)))
-    members = {member.name: member for member in archive.getmembers()}
+    with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as archive:
+        members = {member.name: member for member in archive.getmembers()}
+        contents = {name: archive.extractfile(name).read() for name, m in members.items() if m.isfile()}
     assert list(members) == [
         "deep",
         "deep/er",
@@ -438,9 +446,17 @@ def test_tar_names_modes_owner_and_content():
     assert {(m.uid, m.gid, m.uname, m.gname) for m in members.values()} == {(1000, 1000, "job", "job")}
     expected_mtime = datetime(2024, 5, 6, 7, 8, 10, tzinfo=UTC).timestamp()
     assert members["code.py"].mtime == members["empty"].mtime == expected_mtime
-    assert archive.extractfile("deep/er/data.bin").read() == payload
-    assert archive.extractfile("code.py").read() == b"print(1)\n"
-    assert archive.extractfile("emptyfile").read() == b""
+    assert contents == {
+        "code.py": b"print(1)\n",
+        "run.sh": b"#!/bin/sh\n",
+        "deep/er/data.bin": payload,
+        "emptyfile": b"",
+    }
+
+
+def test_tar_has_the_parents_of_named_folders():
+    buffer = make_zip(("p/code.py", "x"), ("p/x/y/", b""), ("p/x/y/z.txt", "z"))
+    assert tar_of(buffer, inspect_zip(buffer, "a.zip")).getnames() == ["output", "x", "x/y", "code.py", "x/y/z.txt"]
 
 
 def test_tar_keeps_existing_output_folder_once():

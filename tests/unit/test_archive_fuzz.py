@@ -16,7 +16,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from storage.archive import ArchiveError, ArchiveLimits, inspect_zip, read_member, zip_to_tar
+from storage.archive import (
+    ArchiveError,
+    ArchiveLimits,
+    inspect_zip,
+    read_member,
+    zip_to_tar,
+)
 
 EXAMPLES = int(os.environ.get("ARCHIVE_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(
