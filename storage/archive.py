@@ -33,7 +33,7 @@ _CHUNK = 64 * 2**10
 _ZIP_EPOCH = 315532800  # 1980-01-01, the earliest time a zip can state
 _ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # first entry, or an empty zip
 _METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
-_FLAG_ENCRYPTED = 0x1
+_FLAG_ENCRYPTED = 0x1 | 0x40  # traditional or strong encryption
 _FLAG_PATCHED = 0x20
 _FLAG_UTF8 = 0x800
 _IGNORED_TOP = "__MACOSX"
@@ -48,9 +48,17 @@ _SPECIAL_KINDS = {
     stat.S_IFIFO: "a named pipe",
     stat.S_IFSOCK: "a socket",
 }
-# What zipfile and its decompressors raise on damaged data; bz2 reports a bad
-# stream as OSError.
-_DAMAGED = (zipfile.BadZipFile, EOFError, OSError, zlib.error, lzma.LZMAError, NotImplementedError)
+# What zipfile and its decompressors raise on damaged data: bz2 reports a bad
+# stream as OSError, a local header's name can be flagged UTF-8 and not be.
+_DAMAGED = (
+    zipfile.BadZipFile,
+    EOFError,
+    OSError,
+    zlib.error,
+    lzma.LZMAError,
+    NotImplementedError,
+    UnicodeDecodeError,
+)
 # Records of the zip format, laid out as zipfile reads them.
 _EOCD = struct.Struct("<4s4H2LH")
 _EOCD64_LOCATOR = struct.Struct("<4sLQL")
@@ -246,7 +254,7 @@ def _scan(archive: zipfile.ZipFile, limits: ArchiveLimits) -> _Project:
             raise ArchiveError("duplicate_name", f"{entry.path!r} is {twice}.")
         kept[entry.path] = entry
     if not kept:
-        raise ArchiveError("empty", "The zip holds nothing but macOS metadata.")
+        raise ArchiveError("empty", "The zip holds no project files, only macOS metadata.")
     folders = _folders(kept, limits.max_entries)
     prefix = _prefix(kept)
     members = {path[len(prefix) :]: entry for path, entry in kept.items() if path != prefix[:-1]}
@@ -276,10 +284,11 @@ def _check_entry(zinfo: zipfile.ZipInfo, directory_start: int, limits: ArchiveLi
     parts = [part for part in name.split("/") if part not in ("", ".")]
     if ".." in parts:
         raise ArchiveError("zip_slip", f"{name!r} climbs out of the project with '..'.")
-    if any(len(part.encode()) > limits.max_name_bytes for part in parts):
-        raise ArchiveError("bad_name", f"{name!r} has a name longer than {limits.max_name_bytes} bytes.")
     path = "/".join(parts)
-    if len(path.encode()) > limits.max_path_bytes:
+    encoded = path.encode()
+    if max(map(len, encoded.split(b"/"))) > limits.max_name_bytes:
+        raise ArchiveError("bad_name", f"{name!r} has a name longer than {limits.max_name_bytes} bytes.")
+    if len(encoded) > limits.max_path_bytes:
         raise ArchiveError("bad_name", f"{name!r} is a path longer than {limits.max_path_bytes} bytes.")
     if not 0 <= zinfo.header_offset <= directory_start - _LOCAL_HEADER_SIZE:
         raise _not_a_zip(f"the data of {name!r} lies outside the file")
@@ -313,7 +322,7 @@ def _decode_name(zinfo: zipfile.ZipInfo) -> str:
     Names not flagged as UTF-8 are read as UTF-8 when they are valid UTF-8
     (as Info-ZIP on Linux writes them) and as cp437 otherwise.
     """
-    if zinfo.flag_bits & _FLAG_UTF8:
+    if zinfo.flag_bits & _FLAG_UTF8 or zinfo.orig_filename.isascii():
         return zinfo.orig_filename
     try:
         return zinfo.orig_filename.encode("cp437").decode("utf-8")

@@ -512,6 +512,18 @@ def test_stream_rejects_damaged_data():
     assert caught.value.code == "corrupt"
 
 
+def test_stream_rejects_a_local_name_flagged_utf8_that_is_not():
+    data = bytearray(make_zip(CODE, ("dataX.txt", "x")).getvalue())
+    local = data.index(b"PK\x03\x04", 1)  # the second entry's local header
+    data[local + 7] |= 0x08  # flag bit 11, UTF-8 name
+    data[data.index(b"dataX", local) + 4] = 0xFF
+    buffer = io.BytesIO(bytes(data))
+    info = inspect_zip(buffer, "a.zip")
+    with pytest.raises(ArchiveError) as caught:
+        b"".join(zip_to_tar(buffer, info))
+    assert caught.value.code == "corrupt"
+
+
 def test_tar_rechecks_the_zip_it_is_given():
     info = inspect_zip(make_zip(CODE), "a.zip")
     with pytest.raises(ArchiveError) as caught:
