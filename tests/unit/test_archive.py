@@ -2,6 +2,7 @@
 
 import io
 import os
+import random
 import stat
 import struct
 import tarfile
@@ -220,7 +221,7 @@ def test_unknown_runtime():
     [
         b"",
         b"hello, this is text",
-        os.urandom(4000),
+        random.Random(7).randbytes(4000),
         b"PK\x03\x04" + b"\0" * 100,
         zlib.compress(b"not a zip"),
         b"MZ" + make_zip(CODE).getvalue(),  # a self-extractor

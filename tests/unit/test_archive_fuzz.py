@@ -24,7 +24,7 @@ from storage.archive import (
     zip_to_tar,
 )
 
-EXAMPLES = int(os.environ.get("ARCHIVE_FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("ARCHIVE_FUZZ_EXAMPLES", "1000"))
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
