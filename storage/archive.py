@@ -69,6 +69,8 @@ _LOCAL_HEADER_SIZE = 30
 
 @dataclass(frozen=True)
 class ArchiveLimits:
+    """SPEC section 2's defaults; an admin may change them, so every reader takes them."""
+
     max_upload_bytes: int = 512 * 2**20  # size of the zip itself
     max_total_uncompressed: int = 4 * 2**30  # sum of the declared sizes
     max_entries: int = 10_000  # zip entries; also folders, named or implied
@@ -88,6 +90,8 @@ class ArchiveError(ValueError):
 
 @dataclass(frozen=True)
 class ProjectInfo:
+    """What the upload check learnt, stored with the job so later readers can tell the zip is the same."""
+
     project: str  # top folder name, or the zip's file name without .zip
     runtime: str  # from the entry file
     prefix: str  # "" or "folder/": the single top-level folder stripped from names
