@@ -20,8 +20,11 @@ USER_NAME=labqueue
 WALL=${LABQUEUE_MAX_WALL_TIME:-3600}
 [[ $WALL =~ ^[0-9]+$ ]] || die "LABQUEUE_MAX_WALL_TIME must be whole seconds, got '$WALL'"
 CONSUMER_TIMEOUT_MS=$(( (WALL + 900) * 1000 ))
-STATE=$LABQUEUE_VAR/run/rabbitmq-config.sha256
+# what the running broker was started with; kept with the broker, not the checkout
+STATE=/var/lib/rabbitmq/.labqueue-config.sha256
 TIMEOUT=${LABQUEUE_RABBITMQ_START_TIMEOUT:-120}
+
+apt_install python3 iproute2
 
 # password from amqp://user:password@host:port/vhost
 pw="$(python3 -c '
@@ -70,7 +73,7 @@ changed+="$(write_if_changed /etc/rabbitmq/rabbitmq.conf "$conf_new")"
 changed+="$(write_if_changed /etc/rabbitmq/rabbitmq-env.conf "$env_new")"
 [[ -z $changed ]] || step "wrote /etc/rabbitmq/rabbitmq.conf and rabbitmq-env.conf (consumer_timeout ${CONSUMER_TIMEOUT_MS} ms)"
 
-apt_install rabbitmq-server iproute2 python3
+apt_install rabbitmq-server
 # the package owns /etc/rabbitmq; keep our files readable by the broker
 chown rabbitmq:rabbitmq /etc/rabbitmq/rabbitmq.conf /etc/rabbitmq/rabbitmq-env.conf
 

@@ -28,7 +28,7 @@ weed_pid() {
     local pid
     pid="$(cat "$PIDFILE" 2>/dev/null || true)"
     [[ -n $pid ]] || return 0
-    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'weed server'; then echo "$pid"; fi
+    if tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q 'weed server'; then echo "$pid"; fi
 }
 
 stop_weed() {
@@ -56,7 +56,7 @@ if [[ ${1:-} == stop ]]; then
 fi
 [[ $# == 0 ]] || die "usage: $0 [stop]"
 
-[[ -x $WEED ]] || die "$WEED missing: run scripts/venv.sh first"
+[[ -x $WEED && -x $PY ]] || die "$WEED missing: run scripts/venv.sh first"
 load_env
 apt_install curl ca-certificates
 
@@ -81,7 +81,7 @@ args=(
 export WEED_MASTER_VOLUME_GROWTH_COPY_1=1
 
 mkdir -p "$DATA"
-s3_new="$(python3 -c '
+s3_new="$("$PY" -c '
 import json, os
 print(json.dumps({"identities": [{
     "name": "labqueue",
@@ -105,7 +105,17 @@ if [[ -n $pid && "$(cat "$STATE" 2>/dev/null || true)" != "$want" ]]; then
 fi
 if [[ -z $pid ]]; then
     if port_open 127.0.0.1 "$S3_PORT"; then
-        die "port $S3_PORT is taken by another process (not our seaweedfs, pid file $PIDFILE)"
+        # a seaweedfs started by this script from another checkout (another
+        # $LABQUEUE_VAR, e.g. a CI clone) holds the ports: replace it
+        other="$(ss -ltnpH "sport = :$S3_PORT" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2)"
+        cmd="$(tr '\0' ' ' 2>/dev/null <"/proc/${other:-0}/cmdline" || true)"
+        if [[ -n $other && $cmd == *"weed server"*"-filer.disableHttp"*"-s3.port.lance=0"* ]]; then
+            step "port $S3_PORT is held by the seaweedfs of another checkout (pid $other): stopping it"
+            echo "$other" >"$PIDFILE"
+            stop_weed
+        else
+            die "port $S3_PORT is taken by another process${other:+ (pid $other: ${cmd:0:80})}"
+        fi
     fi
     # keep the log from growing without bound
     if [[ -f $LOG ]] && (( $(stat -c %s "$LOG") > 50000000 )); then mv -f "$LOG" "$LOG.1"; fi
@@ -120,7 +130,6 @@ if [[ -z $pid ]]; then
 fi
 
 # --- buckets and a self-check through the MinIO SDK --------------------------
-[[ -x $PY ]] || die "$PY missing: run scripts/venv.sh first"
 "$PY" - "$LABQUEUE_S3_BUCKET" labqueue labqueue-test <<'EOF' || die "S3 check failed (log: $LOG)"
 import io, os, subprocess, sys, time, uuid
 from datetime import timedelta
