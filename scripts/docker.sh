@@ -60,7 +60,14 @@ dockerd_pid() {
     if [[ -n $pid ]] && [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == dockerd ]]; then
         echo "$pid"; return
     fi
-    pidof dockerd 2>/dev/null | awk '{print $1}'
+    local comm name
+    for comm in /proc/[0-9]*/comm; do
+        { read -r name <"$comm"; } 2>/dev/null || continue
+        if [[ $name == dockerd ]]; then
+            pid=${comm#/proc/}; echo "${pid%/comm}"; return
+        fi
+    done
+    return 0
 }
 
 has_runsc() {

@@ -58,7 +58,7 @@ fi
 
 [[ -x $WEED && -x $PY ]] || die "$WEED missing: run scripts/venv.sh first"
 load_env
-apt_install curl ca-certificates
+apt_install curl ca-certificates iproute2
 
 args=(
     server
@@ -107,7 +107,7 @@ if [[ -z $pid ]]; then
     if port_open 127.0.0.1 "$S3_PORT"; then
         # a seaweedfs started by this script from another checkout (another
         # $LABQUEUE_VAR, e.g. a CI clone) holds the ports: replace it
-        other="$(ss -ltnpH "sport = :$S3_PORT" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2)"
+        other="$(ss -ltnpH "sport = :$S3_PORT" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2 || true)"
         cmd="$(tr '\0' ' ' 2>/dev/null <"/proc/${other:-0}/cmdline" || true)"
         if [[ -n $other && $cmd == *"weed server"*"-filer.disableHttp"*"-s3.port.lance=0"* ]]; then
             step "port $S3_PORT is held by the seaweedfs of another checkout (pid $other): stopping it"
