@@ -33,6 +33,8 @@ SPOOL_BYTES = 64 * 2**20
 LOG_SNAPSHOT_SECONDS = 3.0
 CANCEL_POLL_SECONDS = 5.0
 WAIT_STEP_SECONDS = 1.0
+USAGE_SAMPLE_SECONDS = 0.5
+LOG_DRAIN_SECONDS = 120.0
 MAX_REQUIREMENTS_BYTES = 64 * 1024
 
 Report = Callable[[JobEvent], None]
@@ -183,16 +185,20 @@ class JobRun:
             container.start()
         except docker.errors.APIError as exc:
             raise InfraError(f"starting the container failed: {exc}") from exc
-        watchers = [
-            threading.Thread(target=self._follow_log, args=(container,), daemon=True),
-            threading.Thread(target=self._follow_stats, args=(container,), daemon=True),
-        ]
-        for watcher in watchers:
-            watcher.start()
-        stop_reason = self._wait(container, started)
+        build_log = self.log.getvalue()
+        exited = threading.Event()
+        log_follower = threading.Thread(target=self._follow_log, args=(container,), daemon=True)
+        sampler = threading.Thread(target=self._sample_usage, args=(container, exited), daemon=True)
+        log_follower.start()
+        sampler.start()
+        try:
+            stop_reason = self._wait(container, started)
+        finally:
+            exited.set()
         self.usage.wall_seconds = round(time.monotonic() - started, 3)
-        for watcher in watchers:
-            watcher.join(timeout=10)
+        sampler.join(timeout=10)
+        log_follower.join(timeout=LOG_DRAIN_SECONDS)  # the stream ends with the container; let it drain
+        self._reread_log(container, build_log)
         container.reload()
         state = container.attrs["State"]
         exit_code = state.get("ExitCode")
@@ -214,6 +220,7 @@ class JobRun:
         """Wait for the container to exit; kill it at the time limit or on cancel and say why."""
         deadline = started + self.limits.time_limit
         next_cancel_poll = started + CANCEL_POLL_SECONDS
+        next_snapshot, snapshot_version = started + LOG_SNAPSHOT_SECONDS, 0
         while True:
             try:
                 container.wait(timeout=WAIT_STEP_SECONDS)
@@ -221,6 +228,9 @@ class JobRun:
             except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
                 pass
             now = time.monotonic()
+            if now >= next_snapshot and self.log.version != snapshot_version:
+                next_snapshot, snapshot_version = now + LOG_SNAPSHOT_SECONDS, self.log.version
+                self._snapshot_log()
             if now >= next_cancel_poll:
                 next_cancel_poll = now + CANCEL_POLL_SECONDS
                 if self._cancel_requested():
@@ -244,30 +254,43 @@ class JobRun:
                 raise InfraError(f"killing the container failed: {exc}") from exc
 
     def _follow_log(self, container: Any) -> None:
-        """Capture stdout+stderr as it comes and snapshot it to the object store, so the log is live."""
-        last_snapshot, snapshot_version = time.monotonic(), 0
+        """Capture stdout+stderr as it comes (the wait loop snapshots it to the object store, so the log is live)."""
         try:
             for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
                 self.log.write(chunk)
-                if time.monotonic() - last_snapshot >= LOG_SNAPSHOT_SECONDS and self.log.version != snapshot_version:
-                    snapshot_version = self.log.version
-                    last_snapshot = time.monotonic()
-                    self._store_log()
-        except (docker.errors.APIError, requests.RequestException, ObjectStoreError):
+        except (docker.errors.APIError, requests.RequestException):
             LOGGER.warning("job %s: following the log stopped early", self.job_id, exc_info=True)
 
-    def _follow_stats(self, container: Any) -> None:
+    def _reread_log(self, container: Any, build_log: bytes) -> None:
+        """Read the finished container's log once more: a live follow can lose lines when Docker rotates its log
+        file, a read after the exit does not. Keep whichever copy saw more."""
+        again = LogCapture(self.log.limit, build_log)
         try:
-            for stats in container.stats(stream=True, decode=True):
-                memory = stats.get("memory_stats") or {}
-                peak = memory.get("max_usage") or memory.get("usage")
-                if peak:
-                    self.usage.peak_memory_bytes = max(self.usage.peak_memory_bytes or 0, peak)
-                cpu = (stats.get("cpu_stats") or {}).get("cpu_usage", {}).get("total_usage")
-                if cpu:
-                    self.usage.cpu_seconds = round(cpu / 1e9, 3)
-        except (docker.errors.APIError, requests.RequestException, ValueError):
-            LOGGER.debug("job %s: stats stream ended", self.job_id, exc_info=True)
+            for chunk in container.logs(stream=True, follow=False, stdout=True, stderr=True):
+                again.write(chunk)
+        except (docker.errors.APIError, requests.RequestException):
+            LOGGER.warning("job %s: re-reading the log failed; keeping the live copy", self.job_id, exc_info=True)
+            return
+        if again.total >= self.log.total:
+            self.log = again
+
+    def _sample_usage(self, container: Any, exited: threading.Event) -> None:
+        """Sample the container's cgroup statistics while it runs: peak memory and CPU time."""
+        while True:
+            try:
+                stats = container.stats(stream=False, one_shot=True)
+            except (docker.errors.APIError, requests.RequestException):
+                LOGGER.debug("job %s: no stats", self.job_id, exc_info=True)
+                stats = {}
+            memory = stats.get("memory_stats") or {}
+            peak = memory.get("max_usage") or memory.get("usage")
+            if peak:
+                self.usage.peak_memory_bytes = max(self.usage.peak_memory_bytes or 0, peak)
+            cpu = ((stats.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage")
+            if cpu:
+                self.usage.cpu_seconds = round(cpu / 1e9, 3)
+            if exited.wait(USAGE_SAMPLE_SECONDS):
+                return
 
     def _collect_output(self, container: Any) -> None:
         """Copy /job/output out through the Docker API and store it as the output zip."""
@@ -288,6 +311,12 @@ class JobRun:
             except ObjectStoreError as exc:
                 raise InfraError(str(exc)) from exc
             self.output_bytes = size
+
+    def _snapshot_log(self) -> None:
+        try:
+            self._store_log()
+        except ObjectStoreError as exc:
+            LOGGER.warning("job %s: live log snapshot not stored: %s", self.job_id, exc)
 
     def _store_log(self) -> None:
         self.store.put_bytes(log_key(self.job_id), self.log.getvalue(), "text/plain; charset=utf-8")

@@ -10,15 +10,20 @@ class LogCapture:
 
     def __init__(self, limit: int, prefix: bytes = b"") -> None:
         self.limit = limit
-        self._head = bytearray(prefix[: limit // 2])
+        self._head = bytearray()
         self._tail = bytearray()
         self._dropped = 0
         self._lock = threading.Lock()
         self.version = 0
+        self.total = 0
+        self.write(prefix)
 
     def write(self, chunk: bytes) -> None:
+        if not chunk:
+            return
         with self._lock:
             self.version += 1
+            self.total += len(chunk)
             room = self.limit // 2 - len(self._head)
             if room > 0 and not self._tail and not self._dropped:
                 self._head += chunk[:room]

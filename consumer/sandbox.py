@@ -80,6 +80,6 @@ def container_spec(
         "runtime": limits.container_runtime,
         "labels": labels(job_id, consumer),
         # Docker's own copy of the log is bounded too; what we keep is capped by LogCapture.
-        "log_config": LogConfig(type=LogConfig.types.JSON, config={"max-size": "20m", "max-file": "2"}),
+        "log_config": LogConfig(type=LogConfig.types.JSON, config={"max-size": "50m", "max-file": "2"}),
         "detach": True,
     }
