@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import hashlib
 import http.server
@@ -92,34 +93,48 @@ def rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
 
 
-@pytest.fixture(scope="session")
-def test_env(tmp_path_factory: pytest.TempPathFactory, package_index: str) -> Iterator[dict[str, str]]:
-    """The environment of labqueue's processes under test: the real services, with a vhost, bucket and database of
-    this session's own, so test runs never see each other's messages or objects."""
-    if not ENV_FILE.exists():
-        pytest.fail(f"{ENV_FILE} is missing: run the tests with `make test`, which starts the services")
+@contextlib.contextmanager
+def isolated_env(base: dict[str, str], db_dir: Path, **overrides: str) -> Iterator[dict[str, str]]:
+    """An environment with a vhost, bucket, database and consumer name of its own, removed afterwards."""
     session = secrets.token_hex(4)
-    env = {**os.environ, **read_env_file(ENV_FILE)}
+    env = dict(base)
     broker_user = urlsplit(env["LABQUEUE_BROKER_URL"]).username or "labqueue"
     vhost = f"labqueue-test-{session}"
     rabbitmqctl("add_vhost", vhost)
     rabbitmqctl("set_permissions", "-p", vhost, broker_user, ".*", ".*", ".*")
     env["LABQUEUE_BROKER_URL"] = with_vhost(env["LABQUEUE_BROKER_URL"], vhost)
     env["LABQUEUE_S3_BUCKET"] = f"labqueue-test-{session}"
-    env["LABQUEUE_DATABASE_URL"] = f"sqlite:///{tmp_path_factory.mktemp('db') / 'labqueue.db'}"
+    env["LABQUEUE_DATABASE_URL"] = f"sqlite:///{db_dir / f'labqueue-{session}.db'}"
     env["LABQUEUE_CONSUMER_NAME"] = f"test-{session}"
-    env["LABQUEUE_MAX_TIME_LIMIT"] = "300"
-    env["LABQUEUE_MAX_MEMORY_MIB"] = "1024"
-    env["LABQUEUE_MAX_OUTPUT_MIB"] = "8"
-    env["LABQUEUE_MAX_LOG_MIB"] = "1"
-    env["PYTHONUNBUFFERED"] = "1"
-    env["LABQUEUE_PIP_INDEX_URL"] = package_index
-    env["LABQUEUE_BUILD_NETWORK"] = "host"
+    env.update(overrides)
     store = ObjectStore(StorageConfig.from_env(env))
     store.ensure_bucket()
-    yield env
-    rabbitmqctl("delete_vhost", vhost)
-    remove_bucket(store)
+    try:
+        yield env
+    finally:
+        rabbitmqctl("delete_vhost", vhost)
+        remove_bucket(store)
+
+
+@pytest.fixture(scope="session")
+def test_env(tmp_path_factory: pytest.TempPathFactory, package_index: str) -> Iterator[dict[str, str]]:
+    """The environment of labqueue's processes under test: the real services, with a vhost, bucket and database of
+    this session's own, so test runs never see each other's messages or objects."""
+    if not ENV_FILE.exists():
+        pytest.fail(f"{ENV_FILE} is missing: run the tests with `make test`, which starts the services")
+    base = {
+        **os.environ,
+        **read_env_file(ENV_FILE),
+        "LABQUEUE_MAX_TIME_LIMIT": "300",
+        "LABQUEUE_MAX_MEMORY_MIB": "1024",
+        "LABQUEUE_MAX_OUTPUT_MIB": "8",
+        "LABQUEUE_MAX_LOG_MIB": "1",
+        "PYTHONUNBUFFERED": "1",
+        "LABQUEUE_PIP_INDEX_URL": package_index,
+        "LABQUEUE_BUILD_NETWORK": "host",
+    }
+    with isolated_env(base, tmp_path_factory.mktemp("db")) as env:
+        yield env
 
 
 def remove_bucket(store: ObjectStore) -> None:
@@ -185,10 +200,15 @@ def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("logs")
 
 
+def start_producer(env: dict[str, str], log_dir: Path, name: str = "producer") -> Process:
+    process = Process(name, [sys.executable, "-m", "producer"], env, log_dir)
+    process.wait_for_log("producer running")
+    return process
+
+
 @pytest.fixture(scope="session")
 def producer(test_env: dict[str, str], log_dir: Path) -> Iterator[Process]:
-    process = Process("producer", [sys.executable, "-m", "producer"], test_env, log_dir)
-    process.wait_for_log("producer running")
+    process = start_producer(test_env, log_dir)
     yield process
     process.stop()
 
@@ -207,26 +227,26 @@ def matlab_consumer(test_env: dict[str, str], log_dir: Path, producer: Process) 
     process.stop()
 
 
-@pytest.fixture(scope="session")
-def live_server(test_env: dict[str, str], log_dir: Path, producer: Process) -> Iterator[str]:
+def start_web(env: dict[str, str], log_dir: Path, name: str = "web") -> tuple[Process, str]:
     """labqueue's web app under gunicorn, as `make up` runs it, on a free loopback port."""
     port = free_port()
-    process = Process(
-        "web",
-        [str(Path(sys.executable).parent / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "webapp:create_app()"],
-        test_env,
-        log_dir,
-    )
+    gunicorn = str(Path(sys.executable).parent / "gunicorn")
+    process = Process(name, [gunicorn, "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "webapp:create_app()"], env, log_dir)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
         try:
             requests.get(url + "/login", timeout=2)
-            break
+            return process, url
         except requests.ConnectionError:
             if process.popen.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"web did not start:\n{process.log()[-3000:]}") from None
+                raise AssertionError(f"{name} did not start:\n{process.log()[-3000:]}") from None
             time.sleep(0.3)
+
+
+@pytest.fixture(scope="session")
+def live_server(test_env: dict[str, str], log_dir: Path, producer: Process) -> Iterator[str]:
+    process, url = start_web(test_env, log_dir)
     yield url
     process.stop()
 
