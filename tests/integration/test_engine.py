@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Iterator
 
 import docker
+import docker.errors
 import pytest
 
+from consumer.config import BuildSettings
+from consumer.environments import ENV_LABEL, EnvironmentCache
+from consumer.logcapture import LogCapture
+from consumer.runtimes import load_runtime
 from consumer.sandbox import LABEL_CONSUMER
 from tests.conftest import ApiUser, make_zip, read_zip, start_consumer
 
@@ -42,12 +48,23 @@ def test_runtime_must_agree_with_the_entry_file(user: ApiUser) -> None:
     assert response.json()["error"] == "runtime_mismatch"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def remove_environment_images() -> Iterator[None]:
+    """Environment tags include the index URL, unique to this session (a random port): remove what it built."""
+    client = docker.from_env()
+    before = {image.id for image in client.images.list(filters={"label": ENV_LABEL})}
+    yield
+    for image in client.images.list(filters={"label": ENV_LABEL}):
+        if image.id not in before:
+            client.images.remove(image.id, force=True)
+    client.close()
+
+
 USES_PROBE = "import labqueue_probe\nprint('answer', labqueue_probe.ANSWER)\n"
 
 
 def test_requirements_build_once_then_reuse(user: ApiUser, python_consumer) -> None:
-    # A comment makes this set distinct from other runs' cache entries only through its content, never its order.
-    project = make_zip({"code.py": USES_PROBE, "requirements.txt": f"labqueue-probe==1.0\n# run {time.time_ns()}\n"})
+    project = make_zip({"code.py": USES_PROBE, "requirements.txt": "labqueue-probe==1.0\n"})
     first = user.wait(user.submit(project).json()["id"])
     first_log = user.get(f"/api/v1/jobs/{first['id']}/log").text
     assert first["status"] == "succeeded", first_log
@@ -124,3 +141,33 @@ def test_consumer_killed_mid_job_restarts_clean_and_job_completes(user: ApiUser,
     assert "finished after restart" in user.get(f"/api/v1/jobs/{job_id}/log").text
     assert docker_client.containers.list(all=True, filters=selector) == []
     assert docker_client.volumes.list(filters=selector) == []
+
+
+def test_concurrent_jobs_with_the_same_requirements_build_once(user: ApiUser, python_consumer) -> None:
+    project = make_zip({"code.py": USES_PROBE, "requirements.txt": "# the same set, differently written\nlabqueue-probe>=1.0\n"})
+    job_ids = [user.submit(project).json()["id"] for _ in range(2)]
+    logs = []
+    for job_id in job_ids:
+        assert user.wait(job_id)["status"] == "succeeded"
+        logs.append(user.get(f"/api/v1/jobs/{job_id}/log").text)
+    assert sum("building environment" in log for log in logs) == 1, logs
+    assert sum("found in cache" in log for log in logs) == 1, logs
+
+
+def test_environment_images_are_pruned_least_recently_used_first(docker_client, test_env) -> None:
+    runtime = load_runtime("python", test_env)
+    build = BuildSettings(pip_index_url=test_env["LABQUEUE_PIP_INDEX_URL"], network="host")
+    cache = EnvironmentCache(docker_client, budget_bytes=2**60, build=build)
+    older = cache.image_for(runtime, "labqueue-probe<=1.0\n", LogCapture(2**20))
+    newer = cache.image_for(runtime, "labqueue-probe~=1.0\n", LogCapture(2**20))
+    try:
+        cache.budget_bytes = 1  # everything is over budget now: all but the one in use go, oldest first
+        cache.prune(keep=newer)
+        tags = {tag for image in docker_client.images.list(filters={"label": ENV_LABEL}) for tag in image.tags}
+        assert newer in tags and older not in tags
+    finally:
+        for tag in (older, newer):
+            try:
+                docker_client.images.remove(tag)
+            except docker.errors.ImageNotFound:
+                pass
