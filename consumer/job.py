@@ -33,8 +33,7 @@ SPOOL_BYTES = 64 * 2**20
 LOG_SNAPSHOT_SECONDS = 3.0
 CANCEL_POLL_SECONDS = 5.0
 WAIT_STEP_SECONDS = 1.0
-USAGE_SAMPLE_SECONDS = 0.5
-LOG_DRAIN_SECONDS = 120.0
+USAGE_SAMPLE_SECONDS = 0.25
 MAX_REQUIREMENTS_BYTES = 64 * 1024
 
 Report = Callable[[JobEvent], None]
@@ -115,10 +114,9 @@ class JobRun:
             return self._finish(JobState.CANCELLED, "cancelled before it started")
         self._progress(self.event(JobState.PREPARING, "fetching input and preparing the environment"))
         try:
-            state, reason, exit_code = self._run_in_container()
+            return self._run_in_container()
         except JobError as exc:
-            state, reason, exit_code = exc.state, exc.reason, exc.exit_code
-        return self._finish(state, reason, exit_code)
+            return self._finish(exc.state, exc.reason, exc.exit_code)
 
     def _stored_result(self) -> JobEvent | None:
         try:
@@ -134,7 +132,7 @@ class JobRun:
             LOGGER.warning("job %s: cannot check for cancellation now", self.job_id)
             return False
 
-    def _run_in_container(self) -> tuple[JobState, str, int | None]:
+    def _run_in_container(self) -> JobEvent:
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as zipped:
             try:
                 self.store.download_to(self.message.input_key, zipped)
@@ -155,7 +153,10 @@ class JobRun:
                     raise JobError(JobState.FAILED, f"input rejected: {exc}") from exc
                 except (docker.errors.APIError, requests.RequestException) as exc:
                     raise InfraError(f"copying the project into the container failed: {exc}") from exc
-                return self._execute(container)
+                # Reported before the clean-up below, so the researcher sees the result without waiting for it.
+                return self._finish(*self._execute(container))
+            except JobError as exc:
+                return self._finish(exc.state, exc.reason, exc.exit_code)
             finally:
                 self._remove(container)
 
@@ -187,7 +188,7 @@ class JobRun:
             raise InfraError(f"starting the container failed: {exc}") from exc
         build_log = self.log.getvalue()
         exited = threading.Event()
-        log_follower = threading.Thread(target=self._follow_log, args=(container,), daemon=True)
+        log_follower = threading.Thread(target=self._follow_log, args=(container, self.log), daemon=True)
         sampler = threading.Thread(target=self._sample_usage, args=(container, exited), daemon=True)
         log_follower.start()
         sampler.start()
@@ -196,8 +197,9 @@ class JobRun:
         finally:
             exited.set()
         self.usage.wall_seconds = round(time.monotonic() - started, 3)
-        sampler.join(timeout=10)
-        log_follower.join(timeout=LOG_DRAIN_SECONDS)  # the stream ends with the container; let it drain
+        # Neither watcher is waited for: the log is read again in full below, and a stats call racing the exit can
+        # block for most of a second; the last sample, at most USAGE_SAMPLE_SECONDS old, stands.
+        sampler.join(timeout=0.05)
         self._reread_log(container, build_log)
         container.reload()
         state = container.attrs["State"]
@@ -253,11 +255,11 @@ class JobRun:
             if "is not running" not in str(exc):
                 raise InfraError(f"killing the container failed: {exc}") from exc
 
-    def _follow_log(self, container: Any) -> None:
+    def _follow_log(self, container: Any, capture: LogCapture) -> None:
         """Capture stdout+stderr as it comes (the wait loop snapshots it to the object store, so the log is live)."""
         try:
             for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
-                self.log.write(chunk)
+                capture.write(chunk)
         except (docker.errors.APIError, requests.RequestException):
             LOGGER.warning("job %s: following the log stopped early", self.job_id, exc_info=True)
 

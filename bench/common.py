@@ -1,0 +1,82 @@
+"""Shared pieces of the benchmarks: a user on a running labqueue, timing, and the bare-docker baseline."""
+
+from __future__ import annotations
+
+import io
+import os
+import statistics
+import subprocess
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+TERMINAL = {"succeeded", "failed", "timed_out", "out_of_memory", "output_too_large", "cancelled", "system_error"}
+
+# The flags the consumer's sandbox uses (consumer/sandbox.py), for a like-for-like bare run.
+SANDBOX_FLAGS = [
+    "--network", "none", "--user", "1000:1000", "--read-only", "--tmpfs", "/tmp:rw,nosuid,nodev,size=512m,mode=1777",
+    "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--pids-limit", "256",
+    "--memory", "2048m", "--memory-swap", "2048m", "--cpus", "1", "--workdir", "/job",
+]
+
+
+@dataclass
+class Client:
+    url: str
+    token: str
+
+    @classmethod
+    def from_env(cls) -> Client:
+        """LABQUEUE_URL (default http://127.0.0.1:8000) and LABQUEUE_TOKEN, or a token made for the admin."""
+        url = os.environ.get("LABQUEUE_URL", "http://127.0.0.1:8000")
+        token = os.environ.get("LABQUEUE_TOKEN") or subprocess.run(
+            [str(ROOT / ".venv/bin/labqueue"), "create-token", "admin", "--token-name", "bench"],
+            check=True, capture_output=True, text=True, cwd=ROOT,
+        ).stdout.strip()
+        return cls(url, token)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def submit(self, zip_bytes: bytes, **fields: str) -> str:
+        response = requests.post(
+            f"{self.url}/api/v1/jobs", headers=self.headers, files={"file": ("bench.zip", zip_bytes)}, data=fields, timeout=120
+        )
+        response.raise_for_status()
+        return response.json()["id"]
+
+    def wait(self, job_id: str, poll: float = 0.05, timeout: float = 600) -> dict:
+        deadline = time.monotonic() + timeout
+        session = requests.Session()
+        while time.monotonic() < deadline:
+            job = session.get(f"{self.url}/api/v1/jobs/{job_id}", headers=self.headers, timeout=30).json()
+            if job["status"] in TERMINAL:
+                return job
+            time.sleep(poll)
+        raise TimeoutError(f"job {job_id} did not finish in {timeout} s")
+
+
+def project_zip(code: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("code.py", code)
+    return buffer.getvalue()
+
+
+def bare_docker_run(image: str, code: str) -> float:
+    """Seconds for `docker run --rm` of the same image and command under the same sandbox flags."""
+    start = time.perf_counter()
+    subprocess.run(["docker", "run", "--rm", *SANDBOX_FLAGS, image, "python", "-c", code], check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def summary(samples: list[float]) -> tuple[float, float]:
+    """Median and 95th percentile."""
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return statistics.median(ordered), p95
