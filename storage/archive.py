@@ -101,6 +101,14 @@ class ProjectInfo:
 
 
 @dataclass(frozen=True)
+class DataMember:
+    """A file of a dataset zip: its path below the zip's single top folder (if any) and its declared size."""
+
+    path: str
+    size: int
+
+
+@dataclass(frozen=True)
 class _Entry:
     zinfo: zipfile.ZipInfo
     path: str  # normalised, relative to the zip's root, no trailing slash
@@ -240,14 +248,15 @@ def _count_entries(file: BinaryIO, size: int, limit: int) -> None:
         done += _CD_RECORD.size + variable
 
 
-def _scan(archive: zipfile.ZipFile, limits: ArchiveLimits) -> _Project:
+def _checked_entries(archive: zipfile.ZipFile, limits: ArchiveLimits, what: str) -> tuple[dict[str, _Entry], int]:
+    """Every entry that passes the per-entry and total rules, by normalised path, and the declared total."""
     zinfos = archive.infolist()
     if not zinfos:
         raise ArchiveError("empty", "The zip is empty.")
     total = sum(zinfo.file_size for zinfo in zinfos)
     if total > limits.max_total_uncompressed:
         limit = _human(limits.max_total_uncompressed)
-        raise ArchiveError("too_large", f"The project unpacks to {_human(total)}; the limit is {limit}.")
+        raise ArchiveError("too_large", f"The {what} unpacks to {_human(total)}; the limit is {limit}.")
     kept: dict[str, _Entry] = {}
     for zinfo in zinfos:
         entry = _check_entry(zinfo, archive.start_dir, limits)
@@ -258,7 +267,13 @@ def _scan(archive: zipfile.ZipFile, limits: ArchiveLimits) -> _Project:
             raise ArchiveError("duplicate_name", f"{entry.path!r} is {twice}.")
         kept[entry.path] = entry
     if not kept:
-        raise ArchiveError("empty", "The zip holds no project files, only macOS metadata.")
+        raise ArchiveError("empty", f"The zip holds no {what} files, only macOS metadata.")
+    return kept, total
+
+
+def _scan(archive: zipfile.ZipFile, limits: ArchiveLimits) -> _Project:
+    kept, total = _checked_entries(archive, limits, "project")
+    zinfos = archive.infolist()
     folders = _folders(kept, limits.max_entries)
     prefix = _prefix(kept)
     members = {path[len(prefix) :]: entry for path, entry in kept.items() if path != prefix[:-1]}
@@ -267,6 +282,31 @@ def _scan(archive: zipfile.ZipFile, limits: ArchiveLimits) -> _Project:
         raise ArchiveError("bad_name", f"{prefix}{OUTPUT_DIR} must be a folder: the job writes its results there.")
     folders = {path[len(prefix) :] for path in folders if path != prefix[:-1]} | {OUTPUT_DIR}
     return _Project(prefix, _runtime(members, kept, prefix), len(zinfos), total, members, folders)
+
+
+def inspect_data_zip(file: BinaryIO, limits: ArchiveLimits = ArchiveLimits()) -> list[DataMember]:
+    """Check a dataset zip by the safety rules of a job zip (slip, special entries, bombs, sizes, names), without
+    the project's rules: any files may be in it. A single top folder is stripped, as for projects."""
+    try:
+        with _open_zip(file, limits) as archive:
+            members = _scan_data(archive, limits)
+    finally:
+        file.seek(0)
+    return [DataMember(path, entry.zinfo.file_size) for path, entry in members.items()]
+
+
+def iter_data_members(file: BinaryIO, limits: ArchiveLimits = ArchiveLimits()) -> Iterator[tuple[DataMember, Iterator[bytes]]]:
+    """Each file of a dataset zip with its bytes as chunks, held to its declared size; read each before the next."""
+    with _open_zip(file, limits) as archive:
+        for path, entry in _scan_data(archive, limits).items():
+            yield DataMember(path, entry.zinfo.file_size), _stream_member(archive, entry)
+
+
+def _scan_data(archive: zipfile.ZipFile, limits: ArchiveLimits) -> dict[str, _Entry]:
+    kept, _total = _checked_entries(archive, limits, "dataset")
+    _folders(kept, limits.max_entries)
+    prefix = _prefix(kept)
+    return {path[len(prefix) :]: entry for path, entry in kept.items() if not entry.is_dir}
 
 
 def _rescan(archive: zipfile.ZipFile, info: ProjectInfo, limits: ArchiveLimits) -> _Project:

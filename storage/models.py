@@ -1,4 +1,4 @@
-"""Database tables: users, API tokens, jobs, the publish outbox, recorded events, consumers seen."""
+"""Database tables: users, API tokens, jobs, the publish outbox, recorded events, consumers seen, datasets."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -137,3 +137,45 @@ class ConsumerSeen(Base):
     slots: Mapped[int] = mapped_column(Integer)
     busy: Mapped[int] = mapped_column(Integer)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Dataset(Base):
+    """A named collection of sensor data; its contents live in versions, each immutable once ready."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    # Who may add versions besides admins; None for datasets labqueue made itself (the demo).
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    owner: Mapped[User | None] = relationship()
+    versions: Mapped[list[DatasetVersion]] = relationship(back_populates="dataset", order_by="DatasetVersion.version.desc()")
+
+
+class DatasetVersion(Base):
+    """One version: reserved as ``pending`` while its files are uploaded, ``ready`` once its manifest is stored.
+
+    The (dataset, version) key is what serialises concurrent writers: only one can reserve a given number.
+    """
+
+    __tablename__ = "dataset_versions"
+    __table_args__ = (UniqueConstraint("dataset_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ready_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    parent_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    file_count: Mapped[int] = mapped_column(Integer, default=0)
+    total_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    files: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # the manifest's entries, for the pages
+    manifest_sha256: Mapped[str] = mapped_column(String(64), default="")
+
+    dataset: Mapped[Dataset] = relationship(back_populates="versions")
