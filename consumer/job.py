@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO, TypeVar
 
 import docker
 import docker.errors
 import requests
 
+from consumer.claim import Claim, ClaimKeeper, read_claim
 from consumer.config import ConsumerConfig
 from consumer.environments import EnvironmentCache
 from consumer.errors import InfraError, JobError
@@ -33,10 +35,13 @@ SPOOL_BYTES = 64 * 2**20
 LOG_SNAPSHOT_SECONDS = 3.0
 CANCEL_POLL_SECONDS = 5.0
 WAIT_STEP_SECONDS = 1.0
+AWAIT_POLL_SECONDS = 2.0
+OUTAGE_PATIENCE_SECONDS = 900.0
 USAGE_SAMPLE_SECONDS = 0.25
 MAX_REQUIREMENTS_BYTES = 64 * 1024
 
 Report = Callable[[JobEvent], None]
+T = TypeVar("T")
 
 
 @dataclass
@@ -105,24 +110,61 @@ class JobRun:
 
     def run(self) -> JobEvent:
         """Run the job and return its final event, already stored as the job's result and reported."""
-        previous = self._stored_result()
+        previous = self._retry("checking for an earlier result", self._stored_result)
         if previous is not None:
             LOGGER.info("job %s already finished (%s); reporting again, not running", self.job_id, previous.status)
-            self.report(previous)
+            self._retry("reporting the earlier result", lambda: self.report(previous))
             return previous
         if self.cancelled.is_set() or self._cancel_requested():
             return self._finish(JobState.CANCELLED, "cancelled before it started")
-        self._progress(self.event(JobState.PREPARING, "fetching input and preparing the environment"))
+        other = self._retry("reading the job's claim", lambda: read_claim(self.store, self.job_id))
+        if other is not None and other.is_fresh(time.time()):
+            final = self._await_other_run(other)
+            if final is not None:
+                return final
+        keeper = ClaimKeeper(self.store, self.job_id, self.config.name, self.attempt)
+        self._retry("claiming the job", keeper.start)
         try:
-            return self._run_in_container()
-        except JobError as exc:
-            return self._finish(exc.state, exc.reason, exc.exit_code)
+            self._progress(self.event(JobState.PREPARING, "fetching input and preparing the environment"))
+            try:
+                return self._run_in_container()
+            except JobError as exc:
+                return self._finish(exc.state, exc.reason, exc.exit_code)
+        finally:
+            keeper.stop()
+
+    def _await_other_run(self, other: Claim) -> JobEvent | None:
+        """Another run of this job is alive (this is a redelivery): report its result when it comes, never run twice.
+
+        Returns None when that run died (its claim went stale): this delivery then runs the job.
+        """
+        LOGGER.info("job %s is running on %s (attempt %d); waiting for its result", self.job_id, other.consumer, other.attempt)
+        while not self.shutdown.wait(AWAIT_POLL_SECONDS):
+            final = self._retry("checking for the other run's result", self._stored_result)
+            if final is not None:
+                self._retry("reporting the other run's result", functools.partial(self.report, final))
+                return final
+            claim = self._retry("reading the job's claim", lambda: read_claim(self.store, self.job_id))
+            if claim is None or not claim.is_fresh(time.time()):
+                LOGGER.warning("job %s: the run on %s went silent; running it here", self.job_id, other.consumer)
+                return None
+        raise InfraError("the consumer is shutting down; the job goes back to the queue")
+
+    def _retry(self, what: str, action: Callable[[], T]) -> T:
+        """Wait out object-store and broker outages with backoff, instead of failing or re-running the job."""
+        delay, deadline = 1.0, time.monotonic() + OUTAGE_PATIENCE_SECONDS
+        while True:
+            try:
+                return action()
+            except (ObjectStoreError, PublishError) as exc:
+                if self.shutdown.is_set() or time.monotonic() + delay > deadline:
+                    raise InfraError(f"{what} failed: {exc}") from exc
+                LOGGER.warning("job %s: %s failed (%s); retrying in %.0f s", self.job_id, what, exc, delay)
+                self.shutdown.wait(delay)
+                delay = min(delay * 2, 30.0)
 
     def _stored_result(self) -> JobEvent | None:
-        try:
-            data = self.store.get_json(result_key(self.job_id))
-        except ObjectStoreError as exc:
-            raise InfraError(str(exc)) from exc
+        data = self.store.get_json(result_key(self.job_id))
         return JobEvent(**data) if data else None
 
     def _cancel_requested(self) -> bool:
@@ -134,12 +176,10 @@ class JobRun:
 
     def _run_in_container(self) -> JobEvent:
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as zipped:
+            self._retry("fetching the input", lambda: self._download(self.message.input_key, zipped))
             try:
-                self.store.download_to(self.message.input_key, zipped)
                 info = inspect_zip(zipped, "input.zip", self.runtime.name, ArchiveLimits())
                 requirements = read_member(zipped, info, "requirements.txt", MAX_REQUIREMENTS_BYTES)
-            except ObjectStoreError as exc:
-                raise InfraError(str(exc)) from exc
             except ArchiveError as exc:
                 raise JobError(JobState.FAILED, f"input rejected: {exc}") from exc
             image = self.environments.image_for(self.runtime, requirements.decode() if requirements else None, self.log)
@@ -159,6 +199,15 @@ class JobRun:
                 return self._finish(exc.state, exc.reason, exc.exit_code)
             finally:
                 self._remove(container)
+
+    def _download(self, key: str, target: BinaryIO) -> None:
+        target.seek(0)
+        target.truncate()
+        self.store.download_to(key, target)
+
+    def _upload(self, key: str, source: BinaryIO, size: int, content_type: str) -> None:
+        source.seek(0)
+        self.store.put_stream(key, source, size, content_type)
 
     def _create_container(self, image: str) -> Any:
         try:
@@ -307,11 +356,7 @@ class JobRun:
             if summary.skipped:
                 self.log.write(f"\n[labqueue] left out of the output (not regular files): {', '.join(summary.skipped)}\n".encode())
             size = zipped.tell()
-            zipped.seek(0)
-            try:
-                self.store.put_stream(output_key(self.job_id), zipped, size, "application/zip")
-            except ObjectStoreError as exc:
-                raise InfraError(str(exc)) from exc
+            self._retry("storing the output", lambda: self._upload(output_key(self.job_id), zipped, size, "application/zip"))
             self.output_bytes = size
 
     def _snapshot_log(self) -> None:
@@ -336,12 +381,9 @@ class JobRun:
             cpu_seconds=self.usage.cpu_seconds,
             peak_memory_bytes=self.usage.peak_memory_bytes,
         )
-        try:
-            self._store_log()
-            self.store.put_json(result_key(self.job_id), final.__dict__)
-        except ObjectStoreError as exc:
-            raise InfraError(str(exc)) from exc
-        self.report(final)
+        self._retry("storing the log", self._store_log)
+        self._retry("storing the result", lambda: self.store.put_json(result_key(self.job_id), final.__dict__))
+        self._retry("reporting the result", lambda: self.report(final))
         return final
 
     def _remove(self, container: Any) -> None:

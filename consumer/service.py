@@ -109,6 +109,10 @@ class ConsumerService:
             LOGGER.info("consumer %s taking %s jobs with %d slot(s)", self.config.name, self.runtime.name, self.config.slots)
             while not stop.is_set():
                 connection.process_data_events(time_limit=1)
+                if channel.is_closed:
+                    # E.g. the broker's consumer timeout: unacked jobs are redelivered, and their running copies
+                    # here keep their claims, so the redelivery waits for their results instead of running twice.
+                    raise pika.exceptions.ChannelClosed(0, "job channel closed by the broker")
             channel.basic_cancel(jobs_tag)
             # Keep serving the connection while running jobs wind down, so their acks and nacks go out.
             while any(worker.is_alive() for worker in self._workers):

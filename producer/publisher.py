@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import pika
 import pika.exceptions
@@ -28,15 +29,30 @@ def connection_parameters(config: BrokerConfig, heartbeat: int | None = None) ->
 
 
 class Publisher:
-    """A confirmed publisher on its own connection, safe to share between threads; reconnects on demand."""
+    """A confirmed publisher on its own connection, safe to share between threads; reconnects on demand.
 
-    def __init__(self, config: BrokerConfig) -> None:
+    After a failed connection it fails fast for ``cooldown`` seconds, so a web request never waits on a dead broker
+    (the outbox relay publishes what was refused).
+    """
+
+    def __init__(self, config: BrokerConfig, cooldown: float = 0.0) -> None:
         self.config = config
+        self.cooldown = cooldown
+        self._down_until = 0.0
         self._lock = threading.Lock()
         self._connection: pika.BlockingConnection | None = None
         self._channel = None
 
     def _connect(self) -> None:
+        if time.monotonic() < self._down_until:
+            raise pika.exceptions.AMQPConnectionError("broker marked down; retrying after the cool-down")
+        try:
+            self._open()
+        except (pika.exceptions.AMQPError, OSError):
+            self._down_until = time.monotonic() + self.cooldown
+            raise
+
+    def _open(self) -> None:
         # No heartbeats: this connection is idle between publishes and is rebuilt if the broker dropped it.
         self._connection = pika.BlockingConnection(connection_parameters(self.config, heartbeat=0))
         self._channel = self._connection.channel()

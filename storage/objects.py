@@ -10,6 +10,7 @@ from typing import Any, BinaryIO
 
 import urllib3
 from minio import Minio
+from minio.commonconfig import CopySource
 from minio.error import S3Error
 
 from storage.config import StorageConfig
@@ -37,6 +38,11 @@ def log_key(job_id: str) -> str:
 def result_key(job_id: str) -> str:
     """Written once a job's outputs are stored: a redelivered message is then answered, not run."""
     return f"jobs/{job_id}/result.json"
+
+
+def claim_key(job_id: str) -> str:
+    """Who runs the job now, refreshed while it runs: a redelivered copy waits for that run instead of running twice."""
+    return f"jobs/{job_id}/claim.json"
 
 
 def cancel_key(job_id: str) -> str:
@@ -109,9 +115,12 @@ class ObjectStore:
     def put_json(self, key: str, value: dict[str, Any]) -> None:
         self.put_bytes(key, json.dumps(value).encode(), "application/json")
 
-    def iter_object(self, key: str) -> Iterator[bytes]:
-        """Yield an object's bytes in chunks; the connection is released however the caller stops."""
-        response = self._call(f"download of {key}", self.client.get_object, bucket_name=self.bucket, object_name=key)
+    def iter_object(self, key: str, offset: int = 0, length: int = 0) -> Iterator[bytes]:
+        """Yield an object's bytes (from ``offset``, ``length`` of them, 0 for all) in chunks; the connection is
+        released however the caller stops."""
+        response = self._call(
+            f"download of {key}", self.client.get_object, bucket_name=self.bucket, object_name=key, offset=offset, length=length
+        )
         try:
             yield from response.stream(CHUNK_SIZE)
         except urllib3.exceptions.HTTPError as exc:
@@ -149,6 +158,16 @@ class ObjectStore:
 
     def exists(self, key: str) -> bool:
         return self.size(key) is not None
+
+    def copy(self, source: str, target: str) -> None:
+        """Copy an object inside the bucket on the server side; the bytes never pass through this process."""
+        self._call(
+            f"copy of {source} to {target}",
+            self.client.copy_object,
+            bucket_name=self.bucket,
+            object_name=target,
+            source=CopySource(bucket_name=self.bucket, object_name=source),
+        )
 
     def remove(self, key: str) -> None:
         self._call(f"removal of {key}", self.client.remove_object, bucket_name=self.bucket, object_name=key)

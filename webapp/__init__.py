@@ -6,17 +6,21 @@ import logging
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
 
 from producer.config import BrokerConfig
 from producer.publisher import Publisher
 from storage.config import StorageConfig
 from storage.db import Database
 from storage.objects import ObjectStore
-from webapp import api, auth, pages
+from webapp import account, api, auth, pages
 from webapp.config import WebConfig
 from webapp.services import Services
 
 LOGGER = logging.getLogger(__name__)
+
+# After the broker refused a connection, uploads skip the fast path this long; the producer's relay publishes them.
+PUBLISH_COOLDOWN_SECONDS = 5.0
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -42,7 +46,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     db = Database(storage.database_url)
     db.upgrade()
-    app.extensions["labqueue"] = Services(db=db, store=ObjectStore(storage), publisher=Publisher(broker), config=web)
+    app.extensions["labqueue"] = Services(db=db, store=ObjectStore(storage), publisher=Publisher(broker, cooldown=PUBLISH_COOLDOWN_SECONDS), config=web)
 
     auth.login_manager.init_app(app)
     api.csrf.init_app(app)
@@ -50,6 +54,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(account.bp)
 
     @app.errorhandler(413)
     def too_large(_exc: Exception):
@@ -57,5 +62,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         if request.path.startswith("/api/"):
             return jsonify(error="too_large", message=message), 413
         return render_template("error.html", message=message), 413
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        """JSON under /api/ (also for URLs no view matched), the site's own error page elsewhere."""
+        if request.path.startswith("/api/"):
+            return api.http_error(exc)
+        return render_template("error.html", message=exc.description, title=exc.name), exc.code or 500
 
     return app
