@@ -47,7 +47,7 @@ def _digest(token: str) -> str:
 def create_token(session: Session, user: User, name: str = "api") -> str:
     """Create a token and return it; this is the only time it can be seen."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(user_id=user.id, name=name[:100] or "api", token_hash=_digest(token)))
+    session.add(ApiToken(user_id=user.id, name=name.strip()[:100] or "api", token_hash=_digest(token)))
     session.flush()
     return token
 
@@ -58,3 +58,19 @@ def user_for_token(session: Session, token: str) -> User | None:
         return None
     record.last_used_at = utcnow()
     return record.user
+
+
+def list_tokens(session: Session, user_id: int) -> list[ApiToken]:
+    """The user's tokens, newest first, revoked ones included so they can tell what stopped working."""
+    query = select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+    return list(session.scalars(query))
+
+
+def revoke_token(session: Session, user_id: int, token_id: int) -> ApiToken | None:
+    """Revoke one of the user's own tokens at once; None when they have no such token."""
+    record = session.get(ApiToken, token_id)
+    if record is None or record.user_id != user_id:
+        return None
+    if record.revoked_at is None:
+        record.revoked_at = utcnow()
+    return record

@@ -2,21 +2,49 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, redirect, request
+from flask import Blueprint, Response, jsonify, redirect, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
+from storage.objects import ObjectStoreError
 from storage.states import UnknownStateError
-from webapp.downloads import log_response, output_response
+from webapp.downloads import UNAVAILABLE, log_response, member_response, output_response
+from webapp.events import StreamRequest, job_events, peer_closed
 from webapp.health import check
-from webapp.jobs import Submission, SubmitError, cancel_job, get_job_or_404, job_to_dict, list_jobs, submit_job
+from webapp.jobs import (
+    JobFilter,
+    Submission,
+    SubmitError,
+    cancel_job,
+    get_job_or_404,
+    job_to_dict,
+    list_jobs,
+    resubmit_job,
+    submit_job,
+)
+from webapp.openapi import openapi_document
+from webapp.outputs import OutputError, list_output
 from webapp.services import services
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf = CSRFProtect()
 
 MAX_PER_PAGE = 200
+PUBLIC_ENDPOINTS = {"api.health", "api.openapi"}
+ERROR_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    410: "gone",
+    413: "too_large",
+    416: "range_not_satisfiable",
+    422: "unprocessable",
+    503: "unavailable",
+}
 
 
 def error(status: int, code: str, message: str) -> tuple[Response, int]:
@@ -26,7 +54,7 @@ def error(status: int, code: str, message: str) -> tuple[Response, int]:
 @bp.before_request
 def require_login():
     """Tokens need no CSRF token; a browser session does, on anything that changes state."""
-    if request.endpoint == "api.health":
+    if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     if not current_user.is_authenticated:
         return error(401, "unauthorized", "log in, or send 'Authorization: Bearer <token>'")
@@ -37,9 +65,11 @@ def require_login():
 
 @bp.errorhandler(HTTPException)
 def http_error(exc: HTTPException):
-    code = {404: "not_found", 413: "too_large", 405: "method_not_allowed", 400: "bad_request"}.get(exc.code or 500, "error")
-    message = "no such job" if exc.code == 404 else exc.description
-    return error(exc.code or 500, code, message)
+    """Every HTTP error under /api/ as JSON; also registered on the app for the URLs no view matched."""
+    response, status = error(exc.code or 500, ERROR_CODES.get(exc.code or 500, "error"), exc.description or "")
+    if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
+        response.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
+    return response, status
 
 
 @bp.errorhandler(CSRFError)
@@ -59,6 +89,12 @@ def _page_args() -> tuple[int, int]:
     except ValueError:
         raise SubmitError(400, "bad_request", "page and per_page must be whole numbers") from None
     return page, per_page
+
+
+def _visible_job(job_id: str):
+    """The job if the caller may see it (admins see all), else 404; the session is closed again."""
+    with services().db.session() as session:
+        return get_job_or_404(session, job_id, current_user.id, current_user.is_admin)
 
 
 @bp.post("/jobs")
@@ -84,13 +120,14 @@ def create_job():
 def jobs_index():
     page, per_page = _page_args()
     everyone = request.args.get("all") == "1" and current_user.is_admin
+    filters = JobFilter(request.args.get("status"), request.args.get("project"), request.args.get("runtime"))
     try:
         with services().db.session() as session:
-            jobs, total = list_jobs(session, None if everyone else current_user.id, request.args.get("status"), page, per_page)
+            jobs, total = list_jobs(session, None if everyone else current_user.id, filters, page, per_page)
             items = [job_to_dict(job) for job in jobs]
     except UnknownStateError as exc:
         return error(400, "bad_request", str(exc))
-    return jsonify(items=items, page=page, per_page=per_page, total=total)
+    return jsonify(items=items, page=page, per_page=per_page, total=total, pages=max(1, -(-total // per_page)))
 
 
 @bp.get("/jobs/<job_id>")
@@ -108,8 +145,7 @@ def job_log(job_id: str):
 
 @bp.get("/jobs/<job_id>/output")
 def job_output(job_id: str):
-    with services().db.session() as session:
-        job = get_job_or_404(session, job_id, current_user.id, current_user.is_admin)
+    job = _visible_job(job_id)
     if job.output_key is None:
         return error(409, "no_output", f"job is {job.status} and has no output")
     url = services().store.presigned_download(job.output_key, f"{job.project}-output.zip")
@@ -125,6 +161,64 @@ def job_cancel(job_id: str):
         if not cancel_job(services(), session, job):
             return error(409, "finished", f"job is already {job.status}")
         return jsonify(job_to_dict(job)), 202
+
+
+@bp.post("/jobs/<job_id>/resubmit")
+def job_resubmit(job_id: str):
+    job = resubmit_job(services(), current_user.id, _visible_job(job_id))
+    with services().db.session() as session:
+        return jsonify(job_to_dict(get_job_or_404(session, job.id, current_user.id))), 201, {"Location": f"/api/v1/jobs/{job.id}"}
+
+
+@bp.get("/jobs/<job_id>/files")
+def job_files(job_id: str):
+    job = _visible_job(job_id)
+    if job.output_key is None:
+        return error(409, "no_output", f"job is {job.status} and has no output")
+    try:
+        listing = list_output(services().store, job.output_key)
+    except OutputError as exc:
+        return error(410, "gone", str(exc))
+    except ObjectStoreError:
+        return error(503, "unavailable", UNAVAILABLE)
+    files = [
+        {
+            "name": f.name,
+            "size": f.size,
+            "content_type": f.content_type,
+            "url": url_for("api.job_file", job_id=job.id, name=f.name),
+        }
+        for f in listing.files
+    ]
+    return jsonify(files=files, total_files=listing.total_files, total_bytes=listing.total_bytes)
+
+
+@bp.get("/jobs/<job_id>/files/<path:name>")
+def job_file(job_id: str, name: str):
+    return member_response(_visible_job(job_id), name, download=request.args.get("download") == "1")
+
+
+@bp.get("/events")
+def events():
+    """Server-sent events about the caller's jobs; ``?job=ID`` (repeated) adds finished or others' jobs to watch,
+    ``?log=ID`` also announces that job's log size whenever it grows."""
+    log_job = request.args.get("log") or None
+    if log_job is not None:
+        _visible_job(log_job)
+    stream = StreamRequest(
+        user_id=current_user.id,
+        is_admin=current_user.is_admin,
+        job_ids={job_id for job_id in request.args.getlist("job") if len(job_id) == 32},
+        log_job=log_job,
+    )
+    sock = request.environ.get("gunicorn.socket")
+    body = job_events(services(), stream, client_gone=lambda: peer_closed(sock))
+    return Response(body, mimetype="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document())
 
 
 @bp.get("/health")

@@ -1,4 +1,5 @@
-"""Jobs as the web sees them: submit (store the zip, insert the job and its outbox entry, publish), look up, cancel."""
+"""Jobs as the web sees them: submit or resubmit (store the zip, insert the job and its outbox entry, publish), look
+up, list, cancel."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from producer.topology import CONTROL_EXCHANGE
 from storage.archive import ArchiveError, ArchiveLimits, inspect_zip
 from storage.models import Job, new_id, utcnow
 from storage.objects import ObjectStoreError, cancel_key, input_key
-from storage.states import JobState, can_transition, parse_state
+from storage.states import DEFAULT_REASONS, JobState, can_transition, parse_state
 from webapp.services import Services
 
 LOGGER = logging.getLogger(__name__)
@@ -86,29 +87,62 @@ def submit_job(services: Services, owner_id: int, submission: Submission) -> Job
     except ObjectStoreError as exc:
         LOGGER.error("upload of job %s not stored: %s", job_id, exc)
         raise SubmitError(503, "storage_unavailable", "the object store is unavailable; nothing was stored, try again shortly") from exc
-    message = JobMessage(
-        job_id=job_id,
+    job = Job(
+        id=job_id,
+        owner_id=owner_id,
+        project=info.project,
         runtime=info.runtime,
-        input_key=input_key(job_id),
+        datasets=submission.datasets,
         time_limit=time_limit,
         memory_limit=memory_limit,
-        datasets=submission.datasets,
+        input_size=size,
+        input_sha256=sha256,
+    )
+    return _enqueue(services, job)
+
+
+def resubmit_job(services: Services, owner_id: int, original: Job) -> Job:
+    """A new job from the same input zip, runtime, datasets and limits (checked against today's maximums).
+
+    The zip is copied inside the object store, so the new job keeps its input however the old one is cleaned up.
+    """
+    config = services.config
+    time_limit = _limit(str(original.time_limit), config.default_time_limit, config.max_time_limit, "time_limit", "seconds")
+    memory_limit = _limit(str(original.memory_limit), config.default_memory_mib, config.max_memory_mib, "memory_limit", "MiB")
+    job_id = new_id()
+    try:
+        services.store.copy(original.input_key, input_key(job_id))
+    except ObjectStoreError as exc:
+        LOGGER.error("input of job %s not copied for a resubmit: %s", original.id, exc)
+        raise SubmitError(503, "storage_unavailable", "the object store is unavailable; try again shortly") from exc
+    job = Job(
+        id=job_id,
+        owner_id=owner_id,
+        project=original.project,
+        runtime=original.runtime,
+        datasets=list(original.datasets or []),
+        time_limit=time_limit,
+        memory_limit=memory_limit,
+        input_size=original.input_size,
+        input_sha256=original.input_sha256,
+    )
+    return _enqueue(services, job)
+
+
+def _enqueue(services: Services, job: Job) -> Job:
+    """Record the job (queued) and its outbox entry in one transaction, then try the fast path to the broker."""
+    job.status = JobState.QUEUED.value
+    job.input_key = input_key(job.id)
+    job.reason = DEFAULT_REASONS[JobState.QUEUED]
+    message = JobMessage(
+        job_id=job.id,
+        runtime=job.runtime,
+        input_key=job.input_key,
+        time_limit=job.time_limit,
+        memory_limit=job.memory_limit,
+        datasets=job.datasets,
     )
     with services.db.session() as session:
-        job = Job(
-            id=job_id,
-            owner_id=owner_id,
-            project=info.project,
-            runtime=info.runtime,
-            status=JobState.QUEUED.value,
-            datasets=submission.datasets,
-            time_limit=time_limit,
-            memory_limit=memory_limit,
-            input_size=size,
-            input_sha256=sha256,
-            input_key=input_key(job_id),
-            reason="waiting for a consumer",
-        )
         session.add(job)
         entry = outbox.enqueue(session, message)
     outbox.publish_entry(services.db, services.publisher, entry.id)
@@ -119,17 +153,31 @@ def get_job_or_404(session: Session, job_id: str, user_id: int, is_admin: bool =
     """The job, if the caller may see it; another user's job is indistinguishable from a missing one."""
     job = session.get(Job, job_id) if len(job_id) == 32 else None
     if job is None or (job.owner_id != user_id and not is_admin):
-        abort(404)
+        abort(404, description="no such job")
     return job
 
 
-def list_jobs(session: Session, user_id: int | None, status: str | None, page: int, per_page: int) -> tuple[list[Job], int]:
+@dataclass(frozen=True)
+class JobFilter:
+    """What a results list is narrowed to; empty fields do not narrow it."""
+
+    status: str | None = None
+    project: str | None = None  # part of the project name, any case
+    runtime: str | None = None
+
+
+def list_jobs(session: Session, user_id: int | None, filters: JobFilter, page: int, per_page: int) -> tuple[list[Job], int]:
     """A page of jobs, newest first; ``user_id`` None means everyone's (admins)."""
     query = select(Job)
     if user_id is not None:
         query = query.where(Job.owner_id == user_id)
-    if status:
-        query = query.where(Job.status == parse_state(status).value)
+    if filters.status:
+        query = query.where(Job.status == parse_state(filters.status).value)
+    if filters.project:
+        pattern = "%" + filters.project.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(Job.project.ilike(pattern, escape="\\"))
+    if filters.runtime:
+        query = query.where(Job.runtime == filters.runtime)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     jobs = session.scalars(query.order_by(Job.submitted_at.desc(), Job.id).offset((page - 1) * per_page).limit(per_page)).all()
     return list(jobs), total

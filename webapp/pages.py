@@ -1,4 +1,4 @@
-"""The researcher's pages: upload, results, one job."""
+"""The researcher's pages: upload, results, one job with its outputs."""
 
 from __future__ import annotations
 
@@ -9,14 +9,23 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import IntegerField, SelectField
 from wtforms.validators import NumberRange, Optional
 
+from storage.models import Job
 from storage.states import JobState, UnknownStateError
-from webapp.downloads import log_response, output_response
-from webapp.jobs import Submission, SubmitError, cancel_job, get_job_or_404, list_jobs, submit_job
+from webapp.downloads import log_response, member_response, output_response
+from webapp.formatting import human_bytes, human_seconds, job_seconds, utc
+from webapp.jobs import JobFilter, Submission, SubmitError, cancel_job, get_job_or_404, list_jobs, resubmit_job, submit_job
+from webapp.outputs import csv_preview, safe_listing
 from webapp.services import services
 
 bp = Blueprint("pages", __name__)
+bp.add_app_template_filter(human_bytes)
+bp.add_app_template_filter(human_seconds)
+bp.add_app_template_filter(job_seconds)
+bp.add_app_template_filter(utc)
 
 PER_PAGE = 25
+MAX_IMAGE_PREVIEWS = 12
+MAX_CSV_PREVIEWS = 5
 
 
 class UploadForm(FlaskForm):
@@ -27,7 +36,7 @@ class UploadForm(FlaskForm):
 
 
 class CancelForm(FlaskForm):
-    pass
+    """Cancel and resubmit post only the CSRF token."""
 
 
 @bp.route("/")
@@ -65,18 +74,44 @@ def upload():
 @bp.route("/jobs")
 @login_required
 def results():
-    status = request.args.get("status") or None
+    filters = JobFilter(
+        status=request.args.get("status") or None,
+        project=(request.args.get("project") or "").strip() or None,
+        runtime=request.args.get("runtime") or None,
+    )
     try:
         page = max(1, int(request.args.get("page", 1)))
     except ValueError:
         page = 1
     try:
         with services().db.session() as session:
-            jobs, total = list_jobs(session, current_user.id, status, page, PER_PAGE)
+            jobs, total = list_jobs(session, current_user.id, filters, page, PER_PAGE)
     except UnknownStateError:
-        abort(400)
+        abort(400, description=f"unknown status {filters.status!r}")
     pages = max(1, -(-total // PER_PAGE))
-    return render_template("results.html", jobs=jobs, status=status, page=page, pages=pages, states=[s.value for s in JobState])
+    return render_template(
+        "results.html",
+        jobs=jobs,
+        filters=filters,
+        page=page,
+        pages=pages,
+        total=total,
+        query={name: value for name, value in vars(filters).items() if value},
+        states=[s.value for s in JobState],
+        runtimes=services().publisher.config.runtimes,
+    )
+
+
+def _outputs_context(record: Job) -> dict:
+    """What the outputs section shows: the file list, image previews and the first rows of CSV files."""
+    if record.output_key is None:
+        return {"listing": None, "listing_error": None, "images": [], "csvs": {}}
+    store = services().store
+    listing, listing_error = safe_listing(store, record.output_key)
+    images = [f for f in listing.files if f.is_image][:MAX_IMAGE_PREVIEWS] if listing else []
+    csv_names = [f.name for f in listing.files if f.is_csv][:MAX_CSV_PREVIEWS] if listing else []
+    csvs = csv_preview(store, record.output_key, csv_names) if csv_names else {}
+    return {"listing": listing, "listing_error": listing_error, "images": images, "csvs": csvs}
 
 
 @bp.route("/jobs/<job_id>")
@@ -84,14 +119,48 @@ def results():
 def job(job_id: str):
     with services().db.session() as session:
         record = get_job_or_404(session, job_id, current_user.id, current_user.is_admin)
-    return render_template("job.html", job=record, cancel_form=CancelForm())
+        owner = record.owner.name
+    return render_template("job.html", job=record, owner=owner, cancel_form=CancelForm(), **_outputs_context(record))
+
+
+@bp.route("/jobs/<job_id>/outputs")
+@login_required
+def outputs(job_id: str):
+    """The outputs section alone, for the page to fetch when the job ends while it is open."""
+    with services().db.session() as session:
+        record = get_job_or_404(session, job_id, current_user.id, current_user.is_admin)
+    return render_template("_outputs.html", job=record, **_outputs_context(record))
+
+
+@bp.route("/jobs/<job_id>/files/<path:name>")
+@login_required
+def output_file(job_id: str, name: str):
+    with services().db.session() as session:
+        record = get_job_or_404(session, job_id, current_user.id, current_user.is_admin)
+    return member_response(record, name, download=request.args.get("download") == "1")
+
+
+@bp.post("/jobs/<job_id>/resubmit")
+@login_required
+def resubmit(job_id: str):
+    if not CancelForm().validate_on_submit():
+        abort(400, description="the form expired; reload the page and try again")
+    with services().db.session() as session:
+        record = get_job_or_404(session, job_id, current_user.id, current_user.is_admin)
+    try:
+        job = resubmit_job(services(), current_user.id, record)
+    except SubmitError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("pages.job", job_id=job_id))
+    flash(f"Resubmitted {job.project} as a new job.", "success")
+    return redirect(url_for("pages.job", job_id=job.id))
 
 
 @bp.post("/jobs/<job_id>/cancel")
 @login_required
 def cancel(job_id: str):
     if not CancelForm().validate_on_submit():
-        abort(400)
+        abort(400, description="the form expired; reload the page and try again")
     with services().db.session() as session:
         record = get_job_or_404(session, job_id, current_user.id, current_user.is_admin)
         try:
@@ -116,6 +185,4 @@ def log(job_id: str):
 def output(job_id: str):
     with services().db.session() as session:
         record = get_job_or_404(session, job_id, current_user.id, current_user.is_admin)
-    if record.output_key is None:
-        abort(404)
     return output_response(record)

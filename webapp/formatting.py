@@ -1,0 +1,44 @@
+"""How sizes, durations and times read on the pages; registered as Jinja filters by the pages blueprint."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from storage.models import Job
+
+
+def human_bytes(size: int | None) -> str:
+    if size is None:
+        return ""
+    value, unit = float(size), "B"
+    for larger in ("KiB", "MiB", "GiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, larger
+    return f"{int(value)} {unit}" if value.is_integer() else f"{value:.1f} {unit}"
+
+
+def human_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def job_seconds(job: Job) -> float | None:
+    """How long the job ran: the consumer's measure once it ended, else the time since it started."""
+    if job.wall_seconds is not None:
+        return job.wall_seconds
+    if job.started_at is None:
+        return None
+    end = job.finished_at or datetime.now(job.started_at.tzinfo)
+    return max(0.0, (end - job.started_at).total_seconds())
+
+
+def utc(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment is not None else ""

@@ -1,0 +1,384 @@
+"""The OpenAPI 3.1 description of /api/v1, served at /api/v1/openapi.json; a test holds it to the routes and the
+responses the code really gives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from storage.states import JobState
+
+VERSION = "1.0.0"
+
+Schema = dict[str, Any]
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(kind: str, **extra: Any) -> Schema:
+    return {"type": [kind, "null"], **extra}
+
+
+def _json(schema: Schema, description: str) -> Schema:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict[str, Schema]:
+    reasons = {
+        400: "a malformed request, or a missing or wrong CSRF token on a browser session",
+        401: "no valid session or bearer token",
+        404: "no such job, or another user's job",
+        409: "the job is in a state that does not allow this",
+        410: "the stored object is gone or damaged",
+        413: "the upload is over the size limit",
+        416: "the byte range lies outside the log",
+        422: "the zip or a limit breaks a rule; the message says which",
+        503: "the object store or broker is unavailable; nothing was stored",
+    }
+    return {str(status): _json(_ref("Error"), reasons[status]) for status in statuses}
+
+
+JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}
+
+JOB: Schema = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": [
+        "id",
+        "status",
+        "project",
+        "runtime",
+        "datasets",
+        "owner",
+        "submitted_at",
+        "started_at",
+        "finished_at",
+        "exit_code",
+        "reason",
+        "attempt",
+        "consumer",
+        "container_runtime",
+        "time_limit",
+        "memory_limit",
+        "input_size",
+        "input_sha256",
+        "output_key",
+        "output_bytes",
+        "log_key",
+        "usage",
+    ],
+    "properties": {
+        "id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+        "status": {"type": "string", "enum": [state.value for state in JobState]},
+        "project": {"type": "string", "description": "the zip's top folder, or its file name without .zip"},
+        "runtime": {"type": "string", "examples": ["python", "matlab"]},
+        "datasets": {"type": "array", "items": {"type": "string"}},
+        "owner": _nullable("string"),
+        "submitted_at": {"type": "string", "format": "date-time"},
+        "started_at": _nullable("string", format="date-time"),
+        "finished_at": _nullable("string", format="date-time"),
+        "exit_code": _nullable("integer"),
+        "reason": {"type": "string", "description": "one line on why the job is in its state"},
+        "attempt": {"type": "integer", "minimum": 0},
+        "consumer": _nullable("string", description="the consumer that ran it"),
+        "container_runtime": _nullable("string", description="runc or runsc (gVisor)"),
+        "time_limit": {"type": "integer", "minimum": 1, "description": "wall-clock seconds"},
+        "memory_limit": {"type": "integer", "minimum": 1, "description": "MiB"},
+        "input_size": {"type": "integer", "minimum": 0},
+        "input_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "output_key": _nullable("string"),
+        "output_bytes": _nullable("integer"),
+        "log_key": _nullable("string"),
+        "usage": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["wall_seconds", "cpu_seconds", "peak_memory_bytes"],
+            "properties": {
+                "wall_seconds": _nullable("number"),
+                "cpu_seconds": _nullable("number"),
+                "peak_memory_bytes": _nullable("integer"),
+            },
+        },
+    },
+}
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["error", "message"],
+        "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+    },
+    "Job": JOB,
+    "JobPage": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["items", "page", "per_page", "total", "pages"],
+        "properties": {
+            "items": {"type": "array", "items": _ref("Job")},
+            "page": {"type": "integer", "minimum": 1},
+            "per_page": {"type": "integer", "minimum": 1, "maximum": 200},
+            "total": {"type": "integer", "minimum": 0},
+            "pages": {"type": "integer", "minimum": 1},
+        },
+    },
+    "OutputFiles": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["files", "total_files", "total_bytes"],
+        "properties": {
+            "files": {
+                "type": "array",
+                "description": "the first 1000 files of the output zip",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["name", "size", "content_type", "url"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "size": {"type": "integer", "minimum": 0},
+                        "content_type": {"type": "string"},
+                        "url": {"type": "string"},
+                    },
+                },
+            },
+            "total_files": {"type": "integer", "minimum": 0},
+            "total_bytes": {"type": "integer", "minimum": 0},
+        },
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status", "database", "object_store", "broker", "consumers"],
+        "properties": {
+            "status": {"type": "string", "enum": ["ok", "degraded"]},
+            "database": {"type": "string"},
+            "object_store": {"type": "string"},
+            "broker": {"type": "string"},
+            "consumers": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "runtime", "host", "slots", "busy", "last_seen"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "runtime": {"type": "string"},
+                        "host": {"type": "string"},
+                        "slots": {"type": "integer"},
+                        "busy": {"type": "integer"},
+                        "last_seen": {"type": "string", "format": "date-time"},
+                    },
+                },
+            },
+        },
+    },
+}
+
+SUBMISSION: Schema = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {
+        "file": {"type": "string", "contentMediaType": "application/zip", "description": "the job zip (SPEC section 2)"},
+        "runtime": {"type": "string", "description": "python or matlab; detected from the entry file when left out"},
+        "datasets": {"type": "array", "items": {"type": "string"}, "description": "repeat the field for several"},
+        "time_limit": {"type": "integer", "minimum": 1, "description": "seconds; the server's maximum applies"},
+        "memory_limit": {"type": "integer", "minimum": 1, "description": "MiB; the server's maximum applies"},
+    },
+}
+
+
+def _query(name: str, schema: Schema, description: str) -> Schema:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+PATHS: dict[str, Schema] = {
+    "/jobs": {
+        "get": {
+            "operationId": "listJobs",
+            "summary": "The caller's jobs, newest first",
+            "parameters": [
+                _query("page", {"type": "integer", "minimum": 1, "default": 1}, "page number"),
+                _query("per_page", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}, "jobs per page"),
+                _query("status", {"type": "string", "enum": [state.value for state in JobState]}, "only jobs in this state"),
+                _query("project", {"type": "string"}, "only projects whose name contains this, any case"),
+                _query("runtime", {"type": "string"}, "only jobs of this runtime"),
+                _query("all", {"type": "string", "enum": ["1"]}, "admins: everyone's jobs"),
+            ],
+            "responses": {"200": _json(_ref("JobPage"), "a page of jobs"), **_errors(400, 401)},
+        },
+        "post": {
+            "operationId": "submitJob",
+            "summary": "Submit a job zip",
+            "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": SUBMISSION}}},
+            "responses": {
+                "201": {**_json(_ref("Job"), "the job, queued"), "headers": {"Location": {"schema": {"type": "string"}}}},
+                **_errors(400, 401, 413, 422, 503),
+            },
+        },
+    },
+    "/jobs/{job_id}": {
+        "parameters": [JOB_ID],
+        "get": {
+            "operationId": "getJob",
+            "summary": "One job",
+            "responses": {"200": _json(_ref("Job"), "the job"), **_errors(401, 404)},
+        },
+    },
+    "/jobs/{job_id}/log": {
+        "parameters": [JOB_ID],
+        "get": {
+            "operationId": "getJobLog",
+            "summary": "The log so far (stdout and stderr; head and tail kept, the cut marked, when over the limit)",
+            "parameters": [
+                {
+                    "name": "Range",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string"},
+                    "description": "one byte range, e.g. bytes=1024-",
+                }
+            ],
+            "responses": {
+                "200": {"description": "the whole log", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                "206": {"description": "the range asked for", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                **_errors(401, 404, 416, 503),
+            },
+        },
+    },
+    "/jobs/{job_id}/output": {
+        "parameters": [JOB_ID],
+        "get": {
+            "operationId": "getJobOutput",
+            "summary": "The output zip (what the job wrote under output/), streamed",
+            "responses": {
+                "200": {
+                    "description": "the zip",
+                    "content": {"application/zip": {"schema": {"type": "string", "contentMediaType": "application/zip"}}},
+                },
+                "302": {"description": "a presigned object-store URL, where the admin configured a public endpoint"},
+                **_errors(401, 404, 409, 410, 503),
+            },
+        },
+    },
+    "/jobs/{job_id}/files": {
+        "parameters": [JOB_ID],
+        "get": {
+            "operationId": "listJobFiles",
+            "summary": "The files in the output zip, with sizes",
+            "responses": {"200": _json(_ref("OutputFiles"), "the files"), **_errors(401, 404, 409, 410, 503)},
+        },
+    },
+    "/jobs/{job_id}/files/{name}": {
+        "parameters": [
+            JOB_ID,
+            {
+                "name": "name",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "a path inside the output zip",
+            },
+        ],
+        "get": {
+            "operationId": "getJobFile",
+            "summary": "One file of the output; images and text inline (sandboxed), the rest as a download",
+            "parameters": [_query("download", {"type": "string", "enum": ["1"]}, "always as a download")],
+            "responses": {
+                "200": {"description": "the file", "content": {"*/*": {"schema": {"type": "string"}}}},
+                **_errors(401, 404, 410, 503),
+            },
+        },
+    },
+    "/jobs/{job_id}/cancel": {
+        "parameters": [JOB_ID],
+        "post": {
+            "operationId": "cancelJob",
+            "summary": "Cancel: a queued job never starts, a running one is stopped",
+            "responses": {"202": _json(_ref("Job"), "cancelling"), **_errors(400, 401, 404, 409, 503)},
+        },
+    },
+    "/jobs/{job_id}/resubmit": {
+        "parameters": [JOB_ID],
+        "post": {
+            "operationId": "resubmitJob",
+            "summary": "A new job from the same input zip, runtime, datasets and limits",
+            "responses": {
+                "201": {**_json(_ref("Job"), "the new job, queued"), "headers": {"Location": {"schema": {"type": "string"}}}},
+                **_errors(400, 401, 404, 422, 503),
+            },
+        },
+    },
+    "/events": {
+        "get": {
+            "operationId": "jobEvents",
+            "summary": "Server-sent events: `job` (a Job whenever it changes), `log` ({id, size, final}), `bye` (reconnect)",
+            "description": (
+                "The caller's unfinished jobs are always included; "
+                "the stream ends after a few minutes and clients reconnect."
+            ),
+            "parameters": [
+                {
+                    "name": "job",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "array", "items": {"type": "string"}},
+                    "style": "form",
+                    "explode": True,
+                    "description": "more jobs to watch",
+                },
+                _query("log", {"type": "string"}, "a job whose log size to announce"),
+            ],
+            "responses": {
+                "200": {"description": "the stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                **_errors(401, 404),
+            },
+        },
+    },
+    "/openapi.json": {
+        "get": {
+            "operationId": "openapi",
+            "summary": "This document",
+            "security": [],
+            "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}},
+        },
+    },
+    "/health": {
+        "get": {
+            "operationId": "health",
+            "summary": "Database, broker, object store, and the consumers heard from in the last 30 s",
+            "security": [],
+            "responses": {
+                "200": _json(_ref("Health"), "all vital parts work"),
+                "503": _json(_ref("Health"), "something vital is down"),
+            },
+        },
+    },
+}
+
+
+def openapi_document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "labqueue",
+            "version": VERSION,
+            "description": (
+                'Jobs for the lab\'s job server. Errors are {"error", "message"}. Browser sessions send the page\'s '
+                "CSRF token as X-CSRFToken on requests that change state; bearer tokens need none."
+            ),
+        },
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearer": []}, {"session": []}],
+        "paths": PATHS,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "a token from the account page or `labqueue create-token`",
+                },
+                "session": {"type": "apiKey", "in": "cookie", "name": "session"},
+            },
+        },
+    }
