@@ -57,15 +57,14 @@ EOF
 dockerd_pid() {
     local pid
     pid="$(cat /var/run/docker.pid 2>/dev/null || true)"
-    if [[ -n $pid ]] && [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == dockerd ]]; then
+    if [[ -n $pid ]] && pid_alive "$pid" && [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == dockerd ]]; then
         echo "$pid"; return
     fi
     local comm name
     for comm in /proc/[0-9]*/comm; do
         { read -r name <"$comm"; } 2>/dev/null || continue
-        if [[ $name == dockerd ]]; then
-            pid=${comm#/proc/}; echo "${pid%/comm}"; return
-        fi
+        pid=${comm#/proc/}; pid=${pid%/comm}
+        if [[ $name == dockerd ]] && pid_alive "$pid"; then echo "$pid"; return; fi
     done
     return 0
 }
@@ -97,7 +96,7 @@ stop_dockerd() {
     local pid=$1 start=$SECONDS
     step "stopping dockerd (pid $pid)"
     kill -TERM "$pid"
-    while kill -0 "$pid" 2>/dev/null; do
+    while pid_alive "$pid"; do
         if (( SECONDS - start >= TIMEOUT )); then die "dockerd (pid $pid) did not stop within ${TIMEOUT}s"; fi
         sleep 0.5
     done

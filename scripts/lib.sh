@@ -3,7 +3,7 @@
 #   . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 #
 # Provides: LABQUEUE_ROOT, LABQUEUE_VAR (+ var/log, var/run), LABQUEUE_VENV,
-# step, note, die, need_root, apt_install, wait_for_port, port_open,
+# step, note, die, need_root, quiet, pid_alive, apt_install, wait_for_port, port_open,
 # debian_mirror, debian_security_mirror, load_env, sha256_of.
 
 set -euo pipefail
@@ -41,6 +41,16 @@ quiet() {
         return "$rc"
     fi
     rm -f "$out"
+}
+
+# pid_alive PID — the process exists and is not a zombie (an orphan whose
+# parent, e.g. a container's PID 1, does not reap it still answers kill -0)
+pid_alive() {
+    local st
+    kill -0 "$1" 2>/dev/null || return 1
+    { read -r st <"/proc/$1/stat"; } 2>/dev/null || return 1
+    st=${st##*) }
+    [[ ${st%% *} != Z ]]
 }
 
 sha256_of() { sha256sum "$@" | awk '{print $1}'; }

@@ -82,7 +82,7 @@ conf_sum="$(cat /etc/rabbitmq/rabbitmq.conf /etc/rabbitmq/rabbitmq-env.conf | sh
 rabbit_pid() {
     local pid
     pid="$(cat /var/run/rabbitmq/pid 2>/dev/null || true)"
-    if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then echo "$pid"; fi
+    if [[ -n $pid ]] && pid_alive "$pid"; then echo "$pid"; fi
 }
 running() { [[ -n "$(rabbit_pid)" ]] || port_open 127.0.0.1 5672; }
 
@@ -101,7 +101,7 @@ stop_rabbit() {
     rabbitmqctl -q stop >/dev/null 2>&1 || true
     local start=$SECONDS pid
     pid="$(rabbit_pid)"
-    while port_open 127.0.0.1 5672 || { [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; }; do
+    while port_open 127.0.0.1 5672 || { [[ -n $pid ]] && pid_alive "$pid"; }; do
         (( SECONDS - start < TIMEOUT )) || die "rabbitmq-server did not stop within ${TIMEOUT}s"
         sleep 0.5
     done

@@ -37,7 +37,7 @@ stop_weed() {
     [[ -n $pid ]] || return 0
     step "stopping seaweedfs (pid $pid; its filer takes up to 15 s)"
     kill -TERM "$pid"
-    while kill -0 "$pid" 2>/dev/null; do
+    while pid_alive "$pid"; do
         if (( SECONDS - start >= TIMEOUT )); then
             step "seaweedfs did not stop within ${TIMEOUT}s: killing it"
             kill -KILL "$pid" 2>/dev/null || true
@@ -74,7 +74,7 @@ args=(
     -volume.port=18080 -volume.port.grpc=28080
     -volume.max=200 -volume.preStopSeconds=1
     -filer -filer.port=8888 -filer.port.grpc=18888 -filer.disableHttp
-    -s3 -s3.port=$S3_PORT -s3.port.grpc=18333 -s3.config="$S3_JSON"
+    -s3 -s3.port="$S3_PORT" -s3.port.grpc=18333 -s3.config="$S3_JSON"
     -s3.port.iceberg=0 -s3.port.lance=0
 )
 # a new bucket (collection) grows 1 volume at a time instead of 7
@@ -160,7 +160,7 @@ for b in buckets:
 
 # put, get, presigned GET through curl, delete
 bucket, key = buckets[-1], f"_labqueue-selfcheck-{uuid.uuid4().hex}"
-body = os.urandom(64 * 1024)
+body = os.urandom(4096)
 client.put_object(bucket, key, io.BytesIO(body), len(body))
 try:
     resp = client.get_object(bucket, key)
