@@ -58,6 +58,7 @@ class ConsumerConfig:
     build: BuildSettings = BuildSettings()
     heartbeat_interval: float = 10.0
     env_image_budget_bytes: int = 20 * 2**30
+    dataset_cache_bytes: int = 50 * 2**30
 
     @classmethod
     def from_env(cls, runtime: str, slots: int, env: Mapping[str, str] = os.environ) -> ConsumerConfig:
@@ -69,4 +70,5 @@ class ConsumerConfig:
             limits=SandboxLimits.from_env(env),
             build=BuildSettings.from_env(env),
             env_image_budget_bytes=int(env.get("LABQUEUE_ENV_IMAGE_BUDGET_GIB", "20")) * 2**30,
+            dataset_cache_bytes=int(float(env.get("LABQUEUE_DATASET_CACHE_GIB", "50")) * 2**30),
         )

@@ -24,7 +24,7 @@ class DatasetDamaged(RuntimeError):
 
 def dataset_tar(store: ObjectStore, manifest: Manifest) -> Iterator[bytes]:
     """Folders first (a parent before its children), then each file; owned by root, readable by everyone."""
-    mtime = int(datetime.fromisoformat(manifest.created_at.replace("Z", "+00:00")).timestamp())
+    mtime = int(datetime.fromisoformat(manifest.created_at).timestamp())
     folders = sorted({"/".join(entry.path.split("/")[:depth]) for entry in manifest.files for depth in range(1, entry.path.count("/") + 1)})
     for folder in folders:
         yield _header(folder, tarfile.DIRTYPE, DIR_MODE, 0, mtime)

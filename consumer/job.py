@@ -17,6 +17,7 @@ import requests
 
 from consumer.claim import Claim, ClaimKeeper, read_claim
 from consumer.config import ConsumerConfig
+from consumer.datasets import DatasetCache
 from consumer.environments import EnvironmentCache
 from consumer.errors import InfraError, JobError
 from consumer.logcapture import LogCapture
@@ -66,6 +67,7 @@ class JobRun:
         client: docker.DockerClient,
         store: ObjectStore,
         environments: EnvironmentCache,
+        datasets: DatasetCache,
         report: Report,
         cancelled: threading.Event,
         shutdown: threading.Event,
@@ -78,6 +80,7 @@ class JobRun:
         self.client = client
         self.store = store
         self.environments = environments
+        self.datasets = datasets
         self.report = report
         self.cancelled = cancelled
         self.shutdown = shutdown
@@ -183,9 +186,10 @@ class JobRun:
             except ArchiveError as exc:
                 raise JobError(JobState.FAILED, f"input rejected: {exc}") from exc
             image = self.environments.image_for(self.runtime, requirements.decode() if requirements else None, self.log)
+            datasets = self.datasets.volumes_for(self.message.datasets, self.log)
             if self.cancelled.is_set():
                 raise JobError(JobState.CANCELLED, "cancelled before it started")
-            container = self._create_container(image)
+            container = self._create_container(image, datasets)
             try:
                 try:
                     container.put_archive("/job", zip_to_tar(zipped, info))
@@ -209,7 +213,7 @@ class JobRun:
         source.seek(0)
         self.store.put_stream(key, source, size, content_type)
 
-    def _create_container(self, image: str) -> Any:
+    def _create_container(self, image: str, datasets: dict[str, str]) -> Any:
         try:
             self.client.volumes.create(volume_name(self.job_id), labels=labels(self.job_id, self.config.name))
             spec = container_spec(
@@ -219,6 +223,7 @@ class JobRun:
                 command=self.runtime.command,
                 job=self.limits,
                 limits=self.config.limits,
+                datasets=datasets,
             )
             return self.client.containers.create(**spec)
         except docker.errors.ImageNotFound as exc:

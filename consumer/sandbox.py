@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,7 @@ from consumer.config import MIB, SandboxLimits
 
 JOB_USER = "1000:1000"
 WORKDIR = "/job"
+DATA_DIR = "/data"
 LABEL_JOB = "labqueue.job"
 LABEL_CONSUMER = "labqueue.consumer"
 
@@ -50,9 +52,13 @@ def container_spec(
     command: tuple[str, ...],
     job: JobLimits,
     limits: SandboxLimits,
+    datasets: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Keyword arguments for ``client.containers.create``."""
+    """Keyword arguments for ``client.containers.create``; ``datasets`` maps each dataset's name to its volume,
+    mounted read-only at /data/<name>/."""
     memory = job.memory_mib * MIB
+    mounts = {volume_name(job_id): {"bind": WORKDIR, "mode": "rw"}}
+    mounts |= {volume: {"bind": f"{DATA_DIR}/{name}", "mode": "ro"} for name, volume in (datasets or {}).items()}
     return {
         "image": image,
         "command": list(command),
@@ -69,7 +75,7 @@ def container_spec(
         "network_mode": "none",
         "read_only": True,
         "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={limits.tmp_mib}m,mode=1777"},
-        "volumes": {volume_name(job_id): {"bind": WORKDIR, "mode": "rw"}},
+        "volumes": mounts,
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges"],
         "pids_limit": limits.pids,

@@ -16,6 +16,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 
 from consumer.cleanup import remove_orphans
 from consumer.config import ConsumerConfig
+from consumer.datasets import DatasetCache
 from consumer.environments import EnvironmentCache
 from consumer.errors import InfraError
 from consumer.job import JobRun
@@ -50,6 +51,7 @@ class ConsumerService:
         self.store = store
         self.publisher = Publisher(broker)
         self.environments = EnvironmentCache(client, config.env_image_budget_bytes, config.build)
+        self.datasets = DatasetCache(client, store, config.dataset_cache_bytes, runtime.image, config.name)
         self.running: dict[str, threading.Event] = {}
         self._running_lock = threading.Lock()
         self._workers: list[threading.Thread] = []
@@ -169,6 +171,7 @@ class ConsumerService:
                 client=self.client,
                 store=self.store,
                 environments=self.environments,
+                datasets=self.datasets,
                 report=self.report,
                 cancelled=cancelled,
                 shutdown=self.shutdown,

@@ -28,6 +28,7 @@ start() {
 }
 
 "$LABQUEUE_VENV/bin/labqueue" ensure-admin --password-file "$LABQUEUE_VAR/admin-password"
+"$LABQUEUE_VENV/bin/labqueue" seed-demo
 start producer "$LABQUEUE_VENV/bin/python" -m producer
 start consumer-python "$LABQUEUE_VENV/bin/python" -m consumer --runtime python --slots "$LABQUEUE_PYTHON_SLOTS"
 start consumer-matlab "$LABQUEUE_VENV/bin/python" -m consumer --runtime matlab --slots "$LABQUEUE_MATLAB_SLOTS"

@@ -13,7 +13,7 @@ from producer.publisher import Publisher
 from storage.config import StorageConfig
 from storage.db import Database
 from storage.objects import ObjectStore
-from webapp import account, api, auth, pages
+from webapp import account, api, auth, datasets_api, datasets_pages, pages
 from webapp.config import WebConfig
 from webapp.services import Services
 
@@ -49,12 +49,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["labqueue"] = Services(db=db, store=ObjectStore(storage), publisher=Publisher(broker, cooldown=PUBLISH_COOLDOWN_SECONDS), config=web)
 
     auth.login_manager.init_app(app)
+    datasets_api.init_app(app)
     api.csrf.init_app(app)
     api.csrf.exempt(api.bp)
+    api.csrf.exempt(datasets_api.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(account.bp)
+    app.register_blueprint(datasets_api.bp)
+    app.register_blueprint(datasets_pages.bp)
 
     @app.errorhandler(413)
     def too_large(_exc: Exception):

@@ -14,6 +14,7 @@ from storage.config import database_url
 from storage.db import Database
 from storage.models import User
 from webapp.accounts import AccountError, create_token, create_user
+from webapp.demo import cmd_seed_demo
 
 
 def _database() -> Database:
@@ -84,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     admin = commands.add_parser("ensure-admin", help="create an admin account if there is none")
     admin.add_argument("--password-file", default="var/admin-password")
     admin.set_defaults(handler=cmd_ensure_admin)
+    demo = commands.add_parser("seed-demo", help="create the demo dataset demo-sensors unless it exists")
+    demo.set_defaults(handler=cmd_seed_demo)
     return parser
 
 

@@ -15,6 +15,7 @@ MIB = 2**20
 class WebConfig:
     secret_key: str
     max_upload_bytes: int = 512 * MIB
+    max_dataset_upload_bytes: int = 4096 * MIB  # dataset files and readings: sensor data outgrow job zips
     default_time_limit: int = 3600
     max_time_limit: int = 3600
     default_memory_mib: int = 2048
@@ -32,6 +33,7 @@ class WebConfig:
         return cls(
             secret_key=secret,
             max_upload_bytes=int(env.get("LABQUEUE_MAX_UPLOAD_MIB", "512")) * MIB,
+            max_dataset_upload_bytes=int(env.get("LABQUEUE_MAX_DATASET_UPLOAD_MIB", "4096")) * MIB,
             default_time_limit=min(int(env.get("LABQUEUE_DEFAULT_TIME_LIMIT", max_time)), max_time),
             max_time_limit=max_time,
             default_memory_mib=min(int(env.get("LABQUEUE_DEFAULT_MEMORY_MIB", max_memory)), max_memory),

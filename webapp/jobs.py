@@ -17,6 +17,7 @@ from producer.contract import CancelCommand, JobMessage, encode
 from producer.publisher import PublishError
 from producer.topology import CONTROL_EXCHANGE
 from storage.archive import ArchiveError, ArchiveLimits, inspect_zip
+from storage.datasets import DatasetError, resolve_refs
 from storage.models import Job, new_id, utcnow
 from storage.objects import ObjectStoreError, cancel_key, input_key
 from storage.states import DEFAULT_REASONS, JobState, can_transition, parse_state
@@ -80,6 +81,11 @@ def submit_job(services: Services, owner_id: int, submission: Submission) -> Job
         info = inspect_zip(submission.file, submission.filename, runtime, ArchiveLimits(max_upload_bytes=config.max_upload_bytes))
     except ArchiveError as exc:
         raise SubmitError(422, exc.code, str(exc)) from exc
+    try:
+        with services.db.session() as session:
+            datasets = resolve_refs(session, submission.datasets)  # exact versions, recorded with the job
+    except DatasetError as exc:
+        raise SubmitError(422, exc.code, str(exc)) from exc
     sha256, size = _sha256_and_size(submission.file)
     job_id = new_id()
     try:
@@ -92,7 +98,7 @@ def submit_job(services: Services, owner_id: int, submission: Submission) -> Job
         owner_id=owner_id,
         project=info.project,
         runtime=info.runtime,
-        datasets=submission.datasets,
+        datasets=datasets,
         time_limit=time_limit,
         memory_limit=memory_limit,
         input_size=size,

@@ -6,11 +6,12 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import IntegerField, SelectField
+from wtforms import IntegerField, SelectField, SelectMultipleField
 from wtforms.validators import NumberRange, Optional
 
 from storage.models import Job
 from storage.states import JobState, UnknownStateError
+from webapp.datasets_pages import dataset_choices
 from webapp.downloads import log_response, member_response, output_response
 from webapp.formatting import human_bytes, human_seconds, job_seconds, utc
 from webapp.jobs import JobFilter, Submission, SubmitError, cancel_job, get_job_or_404, list_jobs, resubmit_job, submit_job
@@ -33,6 +34,8 @@ class UploadForm(FlaskForm):
     runtime = SelectField("Runtime", choices=[("", "detect from the zip"), ("python", "Python (code.py)"), ("matlab", "MATLAB / Octave (code.m)")], default="")
     time_limit = IntegerField("Time limit (seconds)", validators=[Optional(), NumberRange(min=1)])
     memory_limit = IntegerField("Memory limit (MiB)", validators=[Optional(), NumberRange(min=16)])
+    # Names (the newest version when the job is submitted); the web layer resolves and checks them.
+    datasets = SelectMultipleField("Datasets", choices=[], validate_choice=False)
 
 
 class CancelForm(FlaskForm):
@@ -48,6 +51,7 @@ def index():
 @login_required
 def upload():
     form = UploadForm()
+    form.datasets.choices = dataset_choices()
     error = None
     if form.validate_on_submit():
         submission = Submission(
@@ -56,7 +60,7 @@ def upload():
             runtime=form.runtime.data,
             time_limit=str(form.time_limit.data) if form.time_limit.data else None,
             memory_limit=str(form.memory_limit.data) if form.memory_limit.data else None,
-            datasets=[],
+            datasets=form.datasets.data or [],
         )
         try:
             job = submit_job(services(), current_user.id, submission)

@@ -1,0 +1,150 @@
+"""The dataset endpoints of the REST API: list, describe, add a version from files or a zip, append sensor readings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask, jsonify, request
+from flask_login import current_user
+from werkzeug.exceptions import HTTPException
+
+from storage.archive import ArchiveLimits
+from storage.dataset_readings import ingest_readings
+from storage.dataset_uploads import UploadPart, create_version
+from storage.datasets import Actor, DatasetError, get_dataset, list_datasets, ready_versions
+from storage.models import Dataset, DatasetVersion
+from storage.readings import Checked
+from webapp import api
+from webapp.jobs import iso
+from webapp.services import services
+
+bp = Blueprint("datasets_api", __name__, url_prefix="/api/v1")
+bp.before_request(api.require_login)
+
+MIB = 2**20
+JSON_READINGS_MAX_BYTES = 64 * MIB  # JSON is parsed in memory; larger batches come as a CSV file
+UNPACK_FACTOR = 8  # a dataset zip may unpack to this many times the upload limit (per-entry bomb checks still apply)
+UPLOAD_ENDPOINTS = {"datasets_api.create_dataset", "datasets_api.append_readings", "dataset_pages.index"}
+STATUS = {"no_file": 400, "forbidden": 403, "not_found": 404, "busy": 409, "cannot_append": 409, "storage_unavailable": 503}
+
+
+def init_app(app: Flask) -> None:
+    """Register the upload limit of dataset requests; call before CSRFProtect.init_app, whose check reads the form."""
+    app.before_request(_dataset_upload_limit)
+
+
+def _dataset_upload_limit() -> None:
+    if request.endpoint in UPLOAD_ENDPOINTS:
+        limit = services().config.max_dataset_upload_bytes + MIB
+        request.max_content_length = JSON_READINGS_MAX_BYTES if request.is_json else limit
+
+
+def archive_limits() -> ArchiveLimits:
+    limit = services().config.max_dataset_upload_bytes
+    return ArchiveLimits(max_upload_bytes=limit, max_total_uncompressed=UNPACK_FACTOR * limit)
+
+
+def actor() -> Actor:
+    return Actor(current_user.id, current_user.name, current_user.is_admin)
+
+
+@bp.errorhandler(DatasetError)
+def dataset_error(exc: DatasetError):
+    return api.error(STATUS.get(exc.code, 422), exc.code, str(exc))
+
+
+@bp.errorhandler(HTTPException)
+def http_error(exc: HTTPException):
+    if exc.code == 413:
+        limit = JSON_READINGS_MAX_BYTES if request.is_json else services().config.max_dataset_upload_bytes
+        what = "JSON readings are" if request.is_json else "a dataset upload is"
+        return api.error(413, "too_large", f"{what} limited to {limit // MIB} MiB" + ("; send a CSV file" if request.is_json else ""))
+    return api.http_error(exc)
+
+
+def version_to_dict(name: str, version: DatasetVersion) -> dict[str, Any]:
+    return {
+        "name": name,
+        "version": version.version,
+        "ref": f"{name}@{version.version}",
+        "description": version.description,
+        "created_by": version.created_by,
+        "created_at": iso(version.ready_at),
+        "parent": version.parent_version,
+        "file_count": version.file_count,
+        "total_bytes": version.total_bytes,
+        "files": version.files,
+    }
+
+
+def dataset_to_dict(dataset: Dataset, latest: DatasetVersion) -> dict[str, Any]:
+    return {
+        "name": dataset.name,
+        "description": dataset.description,
+        "owner": dataset.owner.name if dataset.owner else None,
+        "created_at": iso(dataset.created_at),
+        "latest_version": latest.version,
+        "updated_at": iso(latest.ready_at),
+        "file_count": latest.file_count,
+        "total_bytes": latest.total_bytes,
+    }
+
+
+@bp.get("/datasets")
+def datasets_index():
+    with services().db.session() as session:
+        return jsonify(items=[dataset_to_dict(dataset, latest) for dataset, latest in list_datasets(session)])
+
+
+@bp.get("/datasets/<name>")
+def dataset_detail(name: str):
+    with services().db.session() as session:
+        dataset = get_dataset(session, name)
+        if dataset is None:
+            return api.error(404, "not_found", f"there is no dataset {name!r}")
+        versions = ready_versions(dataset)
+        return jsonify(dataset_to_dict(dataset, versions[0]) | {"versions": [version_to_dict(name, v) for v in versions]})
+
+
+@bp.post("/datasets")
+def create_dataset():
+    name = (request.form.get("name") or "").strip()
+    if not name:
+        return api.error(400, "bad_request", "send the dataset's name as the form field 'name'")
+    parts = [UploadPart(upload.filename, upload.stream) for upload in request.files.getlist("file") if upload.filename]
+    svc = services()
+    version = create_version(svc.db, svc.store, actor(), name, request.form.get("description") or "", parts, archive_limits())
+    return jsonify(version_to_dict(name, version)), 201, {"Location": f"/api/v1/datasets/{name}"}
+
+
+@bp.post("/datasets/<name>/readings")
+def append_readings(name: str):
+    skip_invalid = (request.args.get("skip_invalid") or "").lower() in {"1", "true", "yes"}
+    svc = services()
+    if request.is_json:
+        result = ingest_readings(svc.db, svc.store, actor(), name, records=request.get_json(), skip_invalid=skip_invalid)
+        where = "record"
+    else:
+        upload = request.files.get("file")
+        if upload is None:
+            return api.error(400, "no_file", "send JSON readings (Content-Type: application/json) or a CSV as the multipart field 'file'")
+        result = ingest_readings(svc.db, svc.store, actor(), name, csv_file=upload.stream, skip_invalid=skip_invalid)
+        where = "line"
+    report = _report(result.checked, where)
+    if result.version is None:
+        checked = result.checked
+        if checked.rejected and not skip_invalid:
+            message = (f"{checked.rejected} of {checked.rejected + checked.accepted} readings are invalid; nothing was stored "
+                       f"(send ?skip_invalid=1 to store the {checked.accepted} valid ones)")
+        else:
+            message = "there are no valid readings; nothing was stored"
+        return jsonify(error="invalid_readings", message=message, **report), 422
+    return jsonify(version=version_to_dict(name, result.version), **report), 201, {"Location": f"/api/v1/datasets/{name}"}
+
+
+def _report(checked: Checked, where: str) -> dict[str, Any]:
+    return {
+        "accepted": checked.accepted,
+        "rejected": checked.rejected,
+        "errors": [{where: row.where, "reason": row.reason} for row in checked.errors],
+    }
