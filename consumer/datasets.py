@@ -64,10 +64,19 @@ def _docker_time(text: str) -> float:
 class DatasetCache:
     """Ensures dataset volumes exist and are complete; one fill per volume at a time, across slots and consumers."""
 
-    def __init__(self, client: docker.DockerClient, store: ObjectStore, budget_bytes: int, helper_image: str, consumer: str) -> None:
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        store: ObjectStore,
+        budget_bytes: int,
+        helper_image: str,
+        consumer: str,
+        eviction_grace: float = EVICTION_GRACE_SECONDS,
+    ) -> None:
         self.client = client
         self.store = store
         self.budget_bytes = budget_bytes
+        self.eviction_grace = eviction_grace
         self.helper_image = helper_image  # any image on the host does: the helper is never started
         self.consumer = consumer
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
@@ -223,7 +232,7 @@ class DatasetCache:
         total, now = 0, time.time()
         for last_used, size, volume, holder in cached:
             total += size
-            if total <= self.budget_bytes or volume == keep or now - last_used < EVICTION_GRACE_SECONDS:
+            if total <= self.budget_bytes or volume == keep or now - last_used < self.eviction_grace:
                 continue
             users = self.client.containers.list(all=True, filters={"volume": volume})
             if any(user.name != volume for user in users):
