@@ -1,4 +1,4 @@
-"""``labqueue``: admin commands on this server's database (users, tokens)."""
+"""``labqueue``: admin commands on this server's database (users, tokens), and the API client's commands."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from storage.config import database_url
 from storage.db import Database
 from storage.models import User
 from webapp.accounts import AccountError, create_token, create_user
+from webapp.client import ClientError
+from webapp.clientcli import add_commands as add_client_commands
 from webapp.demo import cmd_seed_demo
 
 
@@ -71,7 +73,7 @@ def cmd_ensure_admin(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="labqueue", description="labqueue administration")
+    parser = argparse.ArgumentParser(prog="labqueue", description="labqueue: submit and follow jobs, administer users and tokens")
     commands = parser.add_subparsers(dest="command", required=True)
     user = commands.add_parser("create-user", help="create a user (password asked, read with --password-stdin, or generated)")
     user.add_argument("name")
@@ -87,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     admin.set_defaults(handler=cmd_ensure_admin)
     demo = commands.add_parser("seed-demo", help="create the demo dataset demo-sensors unless it exists")
     demo.set_defaults(handler=cmd_seed_demo)
+    add_client_commands(commands)
     return parser
 
 
@@ -94,9 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except AccountError as exc:
+    except (AccountError, ClientError) as exc:
         print(f"labqueue: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

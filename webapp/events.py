@@ -114,7 +114,7 @@ class JobStream:
             LOGGER.warning("log size of job %s unknown: %s", job_id, exc)
             self.log_done = False
             return None
-        if size == self.log_size:
+        if size == self.log_size and not self.log_done:
             return None
         self.log_size = size
         return {"id": job_id, "size": size, "final": self.log_done}

@@ -1,0 +1,135 @@
+"""The ``labqueue`` client commands against the running stack, with nothing but a URL and a token: no database,
+object store or broker settings in their environment."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, ApiUser, make_user, make_zip
+
+LABQUEUE = str(Path(sys.executable).parent / "labqueue")
+
+WRITES_CSV = """
+from pathlib import Path
+Path("output/tables").mkdir(parents=True, exist_ok=True)
+Path("output/tables/result.csv").write_text("sensor,mean\\npump-7,0.42\\n")
+print("wrote the table")
+"""
+TICKS = "import time\nfor i in range(5):\n    print('tick', i, flush=True)\n    time.sleep(1)\n"
+SLEEPS = "import time\nprint('sleeping', flush=True)\ntime.sleep(120)\n"
+
+
+@pytest.fixture(scope="module")
+def client_user(test_env, live_server, python_consumer) -> ApiUser:
+    return make_user(test_env, live_server)
+
+
+@pytest.fixture
+def client_env(client_user: ApiUser, tmp_path: Path) -> dict[str, str]:
+    """What a researcher's laptop has: a PATH, a home, the server's URL and their token."""
+    home = str(tmp_path / "home")
+    return {"PATH": "/usr/bin:/bin", "HOME": home, "LABQUEUE_URL": client_user.base_url, "LABQUEUE_TOKEN": client_user.token}
+
+
+def run(env: dict[str, str], *args: str, cwd: Path = ROOT, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([LABQUEUE, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def test_submit_a_folder_wait_and_download(client_env: dict[str, str], client_user: ApiUser, tmp_path: Path) -> None:
+    project = tmp_path / "pump-analysis"
+    (project / "__pycache__").mkdir(parents=True)
+    (project / "__pycache__" / "junk.pyc").write_bytes(b"\0")
+    (project / "code.py").write_text(WRITES_CSV)
+    (project / "calibration.txt").write_text("gain=2\n")
+
+    out = tmp_path / "out"
+    result = run(client_env, "submit", str(project), "--time-limit", "120", "--memory-limit", "512", "--download", str(out))
+
+    assert result.returncode == 0, result.stderr
+    job_id = result.stdout.strip()
+    assert len(job_id) == 32
+    assert "zipped 2 files" in result.stderr and "upload: 100%" in result.stderr
+    assert f"{job_id} succeeded" in result.stderr and "1 output file in" in result.stderr
+    assert (out / "tables" / "result.csv").read_text() == "sensor,mean\npump-7,0.42\n"
+    job = client_user.get(f"/api/v1/jobs/{job_id}").json()
+    assert (job["project"], job["time_limit"], job["memory_limit"]) == ("pump-analysis", 120, 512)
+
+
+def test_a_refused_zip_says_why(client_env: dict[str, str], tmp_path: Path) -> None:
+    archive = tmp_path / "octave.zip"
+    archive.write_bytes(make_zip({"code.m": "disp(1)"}))
+
+    result = run(client_env, "submit", str(archive), "--runtime", "python")
+
+    assert result.returncode == 1 and result.stdout == ""
+    assert "labqueue: The runtime chosen is python, but the project's entry file is code.m (matlab)." in result.stderr
+
+
+def test_a_failed_job_fails_the_wait(client_env: dict[str, str], tmp_path: Path) -> None:
+    archive = tmp_path / "broken.zip"
+    archive.write_bytes(make_zip({"code.py": "raise SystemExit(4)"}, top=None))
+
+    result = run(client_env, "submit", str(archive), "--wait")
+
+    assert result.returncode == 1
+    assert "failed" in result.stderr
+
+
+def test_jobs_lists_and_filters(client_env: dict[str, str], client_user: ApiUser) -> None:
+    job = client_user.submit(make_zip({"code.py": "print('listed')"}, top="listed-project")).json()
+    client_user.wait(job["id"])
+
+    everything = run(client_env, "jobs")
+    only_failed = run(client_env, "jobs", "--status", "failed", "--project", "listed")
+
+    assert everything.returncode == 0, everything.stderr
+    header, *rows = everything.stdout.splitlines()
+    assert header.split() == ["ID", "STATUS", "RUNTIME", "PROJECT", "SUBMITTED", "DURATION"]
+    assert any(row.startswith(job["id"]) and "succeeded" in row and "listed-project" in row for row in rows)
+    assert job["id"] not in only_failed.stdout and "page 1 of 1" in only_failed.stderr
+
+
+def test_logs_follow_a_running_job_to_its_end(client_env: dict[str, str], client_user: ApiUser) -> None:
+    job = client_user.submit(make_zip({"code.py": TICKS})).json()
+    client_user.wait(job["id"], until={"running"})
+
+    followed = run(client_env, "logs", job["id"], "--follow")
+    printed = run(client_env, "logs", job["id"])
+
+    assert followed.returncode == 0, followed.stderr
+    assert [line for line in followed.stdout.splitlines() if line.startswith("tick")] == [f"tick {i}" for i in range(5)]
+    assert printed.stdout == client_user.get(f"/api/v1/jobs/{job['id']}/log").text
+
+
+def test_cancel_stops_a_running_job(client_env: dict[str, str], client_user: ApiUser) -> None:
+    job = client_user.submit(make_zip({"code.py": SLEEPS})).json()
+    client_user.wait(job["id"], until={"running"})
+
+    result = run(client_env, "cancel", job["id"])
+
+    assert result.returncode == 0, result.stderr
+    assert client_user.wait(job["id"], timeout=60)["status"] == "cancelled"
+    again = run(client_env, "cancel", job["id"])
+    assert again.returncode == 1 and "already cancelled" in again.stderr
+
+
+def test_settings_come_from_the_config_file(client_env: dict[str, str], client_user: ApiUser) -> None:
+    config = Path(client_env["HOME"]) / ".config" / "labqueue" / "config.ini"
+    config.parent.mkdir(parents=True)
+    config.write_text(f"[labqueue]\nurl = {client_user.base_url}\ntoken = {client_user.token}\n")
+    config.chmod(0o600)
+    env = {key: value for key, value in client_env.items() if not key.startswith("LABQUEUE_")}
+
+    assert run(env, "jobs").returncode == 0
+    config.unlink()
+    missing = run(env, "jobs")
+    assert missing.returncode == 1 and "LABQUEUE_URL" in missing.stderr
+
+
+def test_a_wrong_token_is_refused(client_env: dict[str, str]) -> None:
+    result = run({**client_env, "LABQUEUE_TOKEN": "lq_wrong"}, "jobs")
+    assert result.returncode == 1 and "Authorization" in result.stderr

@@ -1,0 +1,261 @@
+"""The ``labqueue`` client commands (submit, jobs, logs, cancel): the REST API from a terminal, with the upload's
+progress and the job's live status on stderr, and only results (job ids, tables, logs) on stdout."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+from storage.states import TERMINAL_STATES
+from webapp.client import Client, ClientConfig, ClientError
+
+LOGGER = logging.getLogger(__name__)
+
+TERMINAL = {state.value for state in TERMINAL_STATES}
+SKIPPED_DIRS = {".git", ".hg", ".svn", "__pycache__", ".ipynb_checkpoints", ".venv"}
+BAR_WIDTH = 30
+
+
+class ProgressBar:
+    """A one-line bar on stderr when it is a terminal; otherwise a line at every quarter, for logs."""
+
+    def __init__(self, label: str, stream: IO[str] = sys.stderr) -> None:
+        self.label = label
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.started = time.monotonic()
+        self.shown = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        percent = min(100, done * 100 // total) if total else 0
+        if self.tty:
+            if percent == self.shown and done != total:
+                return
+            filled = BAR_WIDTH * percent // 100
+            rate = done / max(time.monotonic() - self.started, 1e-3)
+            self.stream.write(
+                f"\r{self.label} [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {percent:3d}% "
+                f"{_mib(done)}/{_mib(total)} {_mib(rate)}/s"
+            )
+            if done >= total:
+                self.stream.write("\n")
+        elif percent // 25 != self.shown // 25 or done >= total and self.shown != 100:
+            self.stream.write(f"{self.label}: {percent}% ({_mib(done)} of {_mib(total)})\n")
+        self.shown = percent
+        self.stream.flush()
+
+
+def _mib(size: float) -> str:
+    return f"{size / 2**20:.1f} MiB"
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def zip_folder(folder: Path, target: IO[bytes]) -> int:
+    """Zip ``folder`` under its own name as the top folder (so the project keeps the folder's name), leaving out
+    version-control and cache folders; symbolic links are followed, as the server refuses links in a zip."""
+    count = 0
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+        for root, dirs, files in os.walk(folder):
+            dirs[:] = sorted(name for name in dirs if name not in SKIPPED_DIRS)
+            for name in sorted(files):
+                path = Path(root) / name
+                if name == ".DS_Store" or not path.is_file():
+                    continue
+                archive.write(path, str(PurePosixPath(folder.name, *path.relative_to(folder).parts)))
+                count += 1
+    target.seek(0)
+    return count
+
+
+def extract_output(archive_file: IO[bytes], target: Path) -> list[str]:
+    """Unpack the output zip into ``target``, refusing any name that would land outside it."""
+    names = []
+    root = target.resolve()
+    with zipfile.ZipFile(archive_file) as archive:
+        for info in archive.infolist():
+            destination = (root / info.filename).resolve()
+            if info.filename.startswith("/") or not destination.is_relative_to(root) or destination == root:
+                raise ClientError(0, "bad_output", f"the output holds an unsafe name {info.filename!r}; not unpacked")
+            if info.is_dir():
+                destination.mkdir(parents=True, exist_ok=True)
+                continue
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(info) as source, destination.open("wb") as sink:
+                while chunk := source.read(2**20):
+                    sink.write(chunk)
+            names.append(info.filename)
+    return names
+
+
+def _client() -> Client:
+    return Client(ClientConfig.load())
+
+
+def _status_line(job: dict[str, Any]) -> str:
+    line = f"{job['id']} {job['status']}"
+    if job.get("reason"):
+        line += f": {job['reason']}"
+    return line
+
+
+def wait_for(client: Client, job: dict[str, Any]) -> dict[str, Any]:
+    """Follow the job's events until it ends, saying each new status on stderr."""
+    _say(_status_line(job))
+    last = job["status"]
+    if last in TERMINAL:
+        return job
+    for name, data in client.events([job["id"]]):
+        if name != "job" or data["id"] != job["id"]:
+            continue
+        if data["status"] != last:
+            last = data["status"]
+            _say(_status_line(data))
+        if last in TERMINAL:
+            return data
+    raise AssertionError("the event stream never ends by itself")
+
+
+def download(client: Client, job: dict[str, Any], folder: Path) -> None:
+    if not job.get("output_key"):
+        _say(f"job {job['id']} has no output to download")
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=folder) as spool:
+        client.download_output(job["id"], spool, ProgressBar("download"))
+        spool.seek(0)
+        names = extract_output(spool, folder)
+    _say(f"{len(names)} output file{'' if len(names) == 1 else 's'} in {folder}")
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    source = Path(args.path)
+    client = _client()
+    with tempfile.TemporaryFile() as packed:
+        if source.is_dir():
+            count = zip_folder(source.resolve(), packed)
+            _say(f"zipped {count} file{'' if count == 1 else 's'} of {source}")
+            file, filename = packed, f"{source.resolve().name}.zip"
+        elif source.is_file():
+            file, filename = source.open("rb"), source.name
+        else:
+            raise ClientError(0, "no_such_file", f"{source} is neither a zip file nor a folder")
+        with file:
+            size = file.seek(0, os.SEEK_END)
+            file.seek(0)
+            job = client.submit(
+                file,
+                filename,
+                size,
+                runtime=args.runtime,
+                datasets=args.dataset,
+                time_limit=args.time_limit,
+                memory_limit=args.memory_limit,
+                progress=ProgressBar("upload"),
+            )
+    print(job["id"], flush=True)
+    _say(f"submitted {job['project']} ({job['runtime']}): {client.config.url}/jobs/{job['id']}")
+    if not (args.wait or args.download):
+        return 0
+    job = wait_for(client, job)
+    if args.download:
+        download(client, job, Path(args.download))
+    return 0 if job["status"] == "succeeded" else 1
+
+
+def _duration(job: dict[str, Any]) -> str:
+    seconds = (job.get("usage") or {}).get("wall_seconds")
+    return "" if seconds is None else f"{seconds:.1f}s"
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    page = _client().jobs(
+        status=args.status,
+        project=args.project,
+        runtime=args.runtime,
+        page=args.page,
+        per_page=args.per_page,
+        all="1" if args.all else None,
+    )
+    rows = [("ID", "STATUS", "RUNTIME", "PROJECT", "SUBMITTED", "DURATION")]
+    for job in page["items"]:
+        submitted = job["submitted_at"][:19].replace("T", " ")
+        rows.append((job["id"], job["status"], job["runtime"], job["project"], submitted, _duration(job)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    _say(f"page {page['page']} of {page['pages']} ({page['total']} job{'' if page['total'] == 1 else 's'})")
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    client = _client()
+    out = sys.stdout.buffer
+    shown = len(chunk := client.log(args.id))
+    out.write(chunk)
+    out.flush()
+    if not args.follow:
+        return 0
+    job = client.job(args.id)
+    if job["status"] in TERMINAL:
+        return 0
+    for name, data in client.events([args.id], log_job=args.id):
+        if name == "log" and data["size"] > shown:
+            chunk = client.log(args.id, shown)
+            shown += len(chunk)
+            out.write(chunk)
+            out.flush()
+        if name == "log" and data.get("final"):
+            return 0
+    raise AssertionError("the event stream never ends by itself")
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    job = _client().cancel(args.id)
+    _say(_status_line(job) if job["status"] == "cancelled" else f"{job['id']} is {job['status']}; its consumer stops it")
+    return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def add_commands(commands: Any) -> None:
+    """Add the client's subcommands to ``labqueue``'s parser."""
+    submit = commands.add_parser("submit", help="submit a job zip or a project folder (zipped for you)")
+    submit.add_argument("path", metavar="PATH_OR_ZIP")
+    submit.add_argument("--runtime", help="python or matlab (default: from the entry file)")
+    submit.add_argument("--dataset", action="append", default=[], metavar="NAME", help="mount a dataset (repeatable)")
+    submit.add_argument("--time-limit", type=_positive, metavar="SECONDS")
+    submit.add_argument("--memory-limit", type=_positive, metavar="MIB")
+    submit.add_argument("--wait", action="store_true", help="follow the job until it ends; exit 0 only if it succeeded")
+    submit.add_argument("--download", metavar="DIR", help="wait, then unpack the job's output into DIR")
+    submit.set_defaults(handler=cmd_submit)
+    jobs = commands.add_parser("jobs", help="list your jobs, newest first")
+    jobs.add_argument("--status")
+    jobs.add_argument("--project", help="part of the project name")
+    jobs.add_argument("--runtime")
+    jobs.add_argument("--page", type=_positive, default=1)
+    jobs.add_argument("--per-page", type=_positive, default=20)
+    jobs.add_argument("--all", action="store_true", help="everyone's jobs (admins)")
+    jobs.set_defaults(handler=cmd_jobs)
+    logs = commands.add_parser("logs", help="print a job's log")
+    logs.add_argument("id")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep printing while the job runs")
+    logs.set_defaults(handler=cmd_logs)
+    cancel = commands.add_parser("cancel", help="cancel a job")
+    cancel.add_argument("id")
+    cancel.set_defaults(handler=cmd_cancel)
+
