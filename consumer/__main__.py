@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--slots", type=int, default=1, help="jobs run at once (the prefetch count)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pika").setLevel(logging.WARNING)
     config = ConsumerConfig.from_env(args.runtime, max(1, args.slots))
     service = ConsumerService(
         config=config,

@@ -17,8 +17,8 @@ from storage.objects import ObjectStore, ObjectStoreError, claim_key
 
 LOGGER = logging.getLogger(__name__)
 
-REFRESH_SECONDS = 10.0
-STALE_SECONDS = 45.0
+REFRESH_SECONDS = 5.0
+STALE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,17 @@ def read_claim(store: ObjectStore, job_id: str) -> Claim | None:
     except TypeError:
         LOGGER.warning("job %s: unreadable claim %r ignored", job_id, data)
         return None
+
+
+def release_claims(store: ObjectStore, job_ids: set[str], consumer: str) -> None:
+    """Drop the claims a dead predecessor of this consumer left, so redeliveries of those jobs run at once."""
+    for job_id in job_ids:
+        try:
+            claim = read_claim(store, job_id)
+            if claim is not None and claim.consumer == consumer:
+                store.remove(claim_key(job_id))
+        except ObjectStoreError as exc:
+            LOGGER.warning("job %s: stale claim not released (%s); it expires by itself", job_id, exc)
 
 
 class ClaimKeeper:

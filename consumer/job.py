@@ -16,6 +16,7 @@ import docker.errors
 import requests
 
 from consumer.claim import Claim, ClaimKeeper, read_claim
+from consumer.cleanup import remove_job_leftovers
 from consumer.config import ConsumerConfig
 from consumer.datasets import DatasetCache
 from consumer.environments import EnvironmentCache
@@ -27,7 +28,7 @@ from consumer.sandbox import JobLimits, container_spec, labels, volume_name
 from producer.contract import JobEvent, JobMessage
 from producer.publisher import PublishError
 from storage.archive import ArchiveError, ArchiveLimits, inspect_zip, read_member, zip_to_tar
-from storage.objects import ObjectStore, ObjectStoreError, cancel_key, log_key, output_key, result_key
+from storage.objects import ObjectMissing, ObjectStore, ObjectStoreError, cancel_key, log_key, output_key, result_key
 from storage.states import JobState
 
 LOGGER = logging.getLogger(__name__)
@@ -159,6 +160,8 @@ class JobRun:
         while True:
             try:
                 return action()
+            except ObjectMissing as exc:
+                raise InfraError(f"{what} failed: {exc}") from exc
             except (ObjectStoreError, PublishError) as exc:
                 if self.shutdown.is_set() or time.monotonic() + delay > deadline:
                     raise InfraError(f"{what} failed: {exc}") from exc
@@ -189,6 +192,7 @@ class JobRun:
             datasets = self.datasets.volumes_for(self.message.datasets, self.log)
             if self.cancelled.is_set():
                 raise JobError(JobState.CANCELLED, "cancelled before it started")
+            remove_job_leftovers(self.client, self.job_id)  # an earlier attempt here whose consumer died
             container = self._create_container(image, datasets)
             try:
                 try:
@@ -215,9 +219,10 @@ class JobRun:
 
     def _create_container(self, image: str, datasets: dict[str, str]) -> Any:
         try:
-            self.client.volumes.create(volume_name(self.job_id), labels=labels(self.job_id, self.config.name))
+            self.client.volumes.create(volume_name(self.job_id, self.attempt), labels=labels(self.job_id, self.config.name))
             spec = container_spec(
                 job_id=self.job_id,
+                attempt=self.attempt,
                 consumer=self.config.name,
                 image=image,
                 command=self.runtime.command,
@@ -240,6 +245,7 @@ class JobRun:
             container.start()
         except docker.errors.APIError as exc:
             raise InfraError(f"starting the container failed: {exc}") from exc
+        LOGGER.info("job %s: container started (attempt %d)", self.job_id, self.attempt)
         build_log = self.log.getvalue()
         exited = threading.Event()
         log_follower = threading.Thread(target=self._follow_log, args=(container, self.log), daemon=True)
@@ -402,7 +408,7 @@ class JobRun:
 
     def _remove_volume(self) -> None:
         try:
-            self.client.volumes.get(volume_name(self.job_id)).remove(force=True)
+            self.client.volumes.get(volume_name(self.job_id, self.attempt)).remove(force=True)
         except docker.errors.NotFound:
             pass
         except docker.errors.APIError:

@@ -32,12 +32,13 @@ class JobLimits:
         )
 
 
-def volume_name(job_id: str) -> str:
-    return f"labqueue-job-{job_id}"
+def volume_name(job_id: str, attempt: int) -> str:
+    """Per attempt: a dead earlier attempt's leftovers on the same Docker host never block the next one."""
+    return f"labqueue-job-{job_id}-{attempt}"
 
 
-def container_name(job_id: str) -> str:
-    return f"labqueue-job-{job_id}"
+def container_name(job_id: str, attempt: int) -> str:
+    return f"labqueue-job-{job_id}-{attempt}"
 
 
 def labels(job_id: str, consumer: str) -> dict[str, str]:
@@ -47,6 +48,7 @@ def labels(job_id: str, consumer: str) -> dict[str, str]:
 def container_spec(
     *,
     job_id: str,
+    attempt: int,
     consumer: str,
     image: str,
     command: tuple[str, ...],
@@ -57,12 +59,12 @@ def container_spec(
     """Keyword arguments for ``client.containers.create``; ``datasets`` maps each dataset's name to its volume,
     mounted read-only at /data/<name>/."""
     memory = job.memory_mib * MIB
-    mounts = {volume_name(job_id): {"bind": WORKDIR, "mode": "rw"}}
+    mounts = {volume_name(job_id, attempt): {"bind": WORKDIR, "mode": "rw"}}
     mounts |= {volume: {"bind": f"{DATA_DIR}/{name}", "mode": "ro"} for name, volume in (datasets or {}).items()}
     return {
         "image": image,
         "command": list(command),
-        "name": container_name(job_id),
+        "name": container_name(job_id, attempt),
         "user": JOB_USER,
         "working_dir": WORKDIR,
         "environment": {

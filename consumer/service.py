@@ -14,6 +14,7 @@ import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 
+from consumer.claim import release_claims
 from consumer.cleanup import remove_orphans
 from consumer.config import ConsumerConfig
 from consumer.datasets import DatasetCache
@@ -84,7 +85,7 @@ class ConsumerService:
         On stop, running jobs are killed and their messages go back to the queue for another consumer.
         """
         self.shutdown = stop
-        remove_orphans(self.client, self.config.name)
+        release_claims(self.store, remove_orphans(self.client, self.config.name), self.config.name)
         threading.Thread(target=self._heartbeats, args=(stop,), daemon=True, name="heartbeats").start()
         delay = 1.0
         while not stop.is_set():

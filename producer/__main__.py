@@ -16,6 +16,7 @@ LOGGER = logging.getLogger("producer")
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pika").setLevel(logging.WARNING)
     broker = BrokerConfig.from_env()
     db = Database(StorageConfig.from_env().database_url)
     db.upgrade()

@@ -23,6 +23,12 @@ class ObjectStoreError(RuntimeError):
     """The object store could not be reached or refused a request."""
 
 
+class ObjectMissing(ObjectStoreError):
+    """The object does not exist: no outage to wait out, something lost or never stored it."""
+
+MISSING_CODES = frozenset({"NoSuchKey", "NoSuchObject", "NotFound", "NoSuchBucket"})
+
+
 def input_key(job_id: str) -> str:
     return f"jobs/{job_id}/input.zip"
 
@@ -86,7 +92,10 @@ class ObjectStore:
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (S3Error, urllib3.exceptions.HTTPError, OSError) as exc:
+        except S3Error as exc:
+            error = ObjectMissing if exc.code in MISSING_CODES else ObjectStoreError
+            raise error(f"object store: {what} failed: {exc}") from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise ObjectStoreError(f"object store: {what} failed: {exc}") from exc
 
     def ensure_bucket(self) -> None:
@@ -150,7 +159,7 @@ class ObjectStore:
         try:
             return self.client.stat_object(bucket_name=self.bucket, object_name=key).size
         except S3Error as exc:
-            if exc.code in {"NoSuchKey", "NoSuchObject", "NotFound"}:
+            if exc.code in MISSING_CODES - {"NoSuchBucket"}:
                 return None
             raise ObjectStoreError(f"object store: stat of {key} failed: {exc}") from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:

@@ -1,0 +1,270 @@
+"""Fault injection needs servers it may stop: a RabbitMQ node and a SeaweedFS S3 server of the test's own."""
+
+from __future__ import annotations
+
+import abc
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pika
+import pytest
+import requests
+
+from storage.config import StorageConfig
+from storage.objects import ObjectStore, ObjectStoreError
+from tests.conftest import ApiUser, Process, free_port, make_user, start_consumer, start_producer, start_web
+
+RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+
+
+class Server(abc.ABC):
+    """A server process in a session of its own, so stopping it stops all its children."""
+
+    name = "server"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.popen: subprocess.Popen[bytes] | None = None
+
+    @abc.abstractmethod
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        """The server's argv and environment."""
+
+    @abc.abstractmethod
+    def ready(self) -> bool:
+        """True once the server answers."""
+
+    def start(self, timeout: float = 90) -> None:
+        args, env = self.command()
+        log = (self.root / f"{self.name}.log").open("ab")
+        self.popen = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while not self.ready():
+            if self.popen.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"{self.name} did not start; see {self.root / (self.name + '.log')}")
+            time.sleep(0.3)
+
+    def stop(self) -> None:
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        os.killpg(self.popen.pid, signal.SIGTERM)
+        try:
+            self.popen.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait()
+
+
+class PrivateBroker(Server):
+    """A RabbitMQ node on its own ports and data, with a short consumer timeout checked every second."""
+
+    name = "rabbitmq"
+
+    def __init__(self, root: Path, consumer_timeout_ms: int) -> None:
+        super().__init__(root)
+        self.port, self.dist_port = free_port(), free_port()
+        self.password = secrets.token_hex(12)
+        (root / "rabbitmq.conf").write_text(
+            f"listeners.tcp.default = 127.0.0.1:{self.port}\n"
+            "default_user = labqueue\n"
+            f"default_pass = {self.password}\n"
+            "default_vhost = labqueue\n"
+            f"consumer_timeout = {consumer_timeout_ms}\n"
+        )
+        (root / "advanced.config").write_text("[{rabbit, [{channel_tick_interval, 1000}]}].\n")
+        (root / "enabled_plugins").write_text("[].\n")
+
+    @property
+    def url(self) -> str:
+        return f"amqp://labqueue:{self.password}@127.0.0.1:{self.port}/labqueue"
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        env = {
+            **os.environ,
+            "HOME": str(self.root),
+            "RABBITMQ_NODENAME": f"lqfault{self.port}@localhost",
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "RABBITMQ_MNESIA_BASE": str(self.root / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.root / "log"),
+            "RABBITMQ_CONFIG_FILE": str(self.root / "rabbitmq"),
+            "RABBITMQ_ADVANCED_CONFIG_FILE": str(self.root / "advanced.config"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.root / "enabled_plugins"),
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+        }
+        return [RABBITMQ_SERVER], env
+
+    def ready(self) -> bool:
+        try:
+            pika.BlockingConnection(pika.URLParameters(self.url + "?socket_timeout=1")).close()
+            return True
+        except pika.exceptions.AMQPError:
+            return False
+
+
+class PrivateStore(Server):
+    """A SeaweedFS S3 server on its own ports and directory."""
+
+    name = "seaweedfs"
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.ports = {name: free_port() for name in ("s3", "s3grpc", "master", "mastergrpc", "volume", "volumegrpc", "filer", "filergrpc")}
+        self.access_key, self.secret_key = secrets.token_hex(8), secrets.token_hex(16)
+        identity = {"name": "labqueue", "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}]}
+        identity["actions"] = ["Admin", "Read", "Write", "List", "Tagging"]
+        (root / "s3.json").write_text(json.dumps({"identities": [identity]}))
+        (root / "data").mkdir(exist_ok=True)
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.ports['s3']}"
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        p = self.ports
+        args = [
+            str(Path(sys.executable).parent / "weed"), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={self.root / 'data'}",
+            f"-master.port={p['master']}", f"-master.port.grpc={p['mastergrpc']}", "-master.telemetry=false",
+            "-master.electionTimeout=1s", "-master.volumeSizeLimitMB=256",
+            f"-volume.port={p['volume']}", f"-volume.port.grpc={p['volumegrpc']}", "-volume.max=20", "-volume.preStopSeconds=1",
+            "-filer", f"-filer.port={p['filer']}", f"-filer.port.grpc={p['filergrpc']}", "-filer.disableHttp",
+            "-s3", f"-s3.port={p['s3']}", f"-s3.port.grpc={p['s3grpc']}", f"-s3.config={self.root / 's3.json'}",
+            "-s3.port.iceberg=0", "-s3.port.lance=0",
+        ]
+        return args, {**os.environ, "WEED_MASTER_VOLUME_GROWTH_COPY_1": "1"}
+
+    def ready(self) -> bool:
+        store = ObjectStore(self.config("probe"), timeout=2)
+        try:
+            store.client.list_buckets()
+            return True
+        except Exception:  # noqa: BLE001 - any failure means "not yet"
+            return False
+
+    def config(self, bucket: str) -> StorageConfig:
+        return StorageConfig(database_url="", s3_endpoint=self.endpoint, s3_access_key=self.access_key, s3_secret_key=self.secret_key, s3_bucket=bucket)
+
+
+@dataclass
+class FaultStack:
+    """labqueue on a private broker and store: web, producer and consumers, each restartable."""
+
+    env: dict[str, str]
+    log_dir: Path
+    broker: PrivateBroker
+    store: PrivateStore
+    processes: dict[str, Process] = field(default_factory=dict)
+    url: str = ""
+
+    def start_consumer(self, name: str, slots: int = 2) -> Process:
+        process = start_consumer(self.env, self.log_dir, "python", slots=slots, name=f"{self.env['LABQUEUE_CONSUMER_NAME']}-{name}")
+        self.processes[name] = process
+        return process
+
+    def start_producer(self) -> Process:
+        self.processes["producer"] = start_producer(self.env, self.log_dir, "producer-faults")
+        return self.processes["producer"]
+
+    def consumer_log(self) -> str:
+        return "".join(p.log_path.read_text(errors="replace") for name, p in self.processes.items() if name.startswith("consumer"))
+
+    def object_store(self) -> ObjectStore:
+        return ObjectStore(StorageConfig.from_env(self.env))
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.stop()
+
+
+@pytest.fixture
+def fault_stack(test_env: dict[str, str], log_dir: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[FaultStack]:
+    marker = request.node.get_closest_marker("broker")
+    options = marker.kwargs if marker else {}
+    (tmp_path / "broker").mkdir()
+    (tmp_path / "store").mkdir()
+    broker = PrivateBroker(tmp_path / "broker", options.get("consumer_timeout_ms", 3_600_000))
+    store = PrivateStore(tmp_path / "store")
+    broker.start()
+    store.start()
+    env = {
+        **test_env,
+        "LABQUEUE_BROKER_URL": broker.url,
+        "LABQUEUE_S3_ENDPOINT": store.endpoint,
+        "LABQUEUE_S3_ACCESS_KEY": store.access_key,
+        "LABQUEUE_S3_SECRET_KEY": store.secret_key,
+        "LABQUEUE_S3_BUCKET": "labqueue",
+        "LABQUEUE_DATABASE_URL": f"sqlite:///{tmp_path / 'labqueue.db'}",
+        "LABQUEUE_DELIVERY_LIMIT": str(options.get("delivery_limit", 3)),
+    }
+    ObjectStore(StorageConfig.from_env(env)).ensure_bucket()
+    stack = FaultStack(env, log_dir, broker, store)
+    try:
+        stack.start_producer()
+        web, stack.url = start_web(env, log_dir, "web-faults")
+        stack.processes["web"] = web
+        yield stack
+    finally:
+        stack.stop()
+        broker.stop()
+        store.stop()
+
+
+@pytest.fixture
+def fault_user(fault_stack: FaultStack) -> ApiUser:
+    return make_user(fault_stack.env, fault_stack.url)
+
+
+def wait_all(user: ApiUser, job_ids: list[str], timeout: float) -> dict[str, dict]:
+    """Every job's final record, waiting for all of them at once."""
+    deadline = time.monotonic() + timeout
+    pending, done = set(job_ids), {}
+    while pending:
+        page = 1
+        while True:
+            listing = user.get(f"/api/v1/jobs?per_page=200&page={page}").json()
+            for job in listing["items"]:
+                if job["id"] in pending and job["status"] in TERMINAL:
+                    done[job["id"]] = job
+                    pending.discard(job["id"])
+            if page * 200 >= listing["total"]:
+                break
+            page += 1
+        if pending and time.monotonic() > deadline:
+            raise AssertionError(f"{len(pending)} job(s) unfinished after {timeout} s, e.g. {sorted(pending)[:3]}")
+        time.sleep(1)
+    return done
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.5)
+
+
+def store_is_down(store: ObjectStore) -> bool:
+    try:
+        store.ping()
+        return False
+    except ObjectStoreError:
+        return True
+
+
+def http_ok(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).ok
+    except requests.RequestException:
+        return False
+
+
+TERMINAL = {"succeeded", "failed", "timed_out", "out_of_memory", "output_too_large", "cancelled", "system_error"}
