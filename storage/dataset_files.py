@@ -73,7 +73,8 @@ class CountingReader:
             else:
                 self._buffer += chunk
         cut = len(self._buffer) if size < 0 else min(size, len(self._buffer))
-        data = bytes(self._buffer[:cut])
+        with memoryview(self._buffer) as view:  # one copy of a part (16 MiB for the SDK), not two
+            data = bytes(view[:cut])
         del self._buffer[:cut]
         self.digest.update(data)
         self.size += len(data)
