@@ -14,12 +14,13 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_
 from sqlalchemy import select as sql_select
 
-from storage.models import Job
+from storage.models import Job, utcnow
 from storage.objects import ObjectStoreError, log_key
 from storage.states import JobState
 from webapp.jobs import job_to_dict
@@ -33,6 +34,8 @@ HEARTBEAT_SECONDS = 15.0
 MAX_LIFETIME_SECONDS = 300.0
 RETRY_MILLISECONDS = 2000
 MAX_WATCHED = 200
+# Jobs submitted this long before the stream opened count as new too: the page it serves may be that old.
+NEW_JOB_MARGIN = timedelta(seconds=30)
 ACTIVE = [state.value for state in JobState if not state.is_terminal]
 
 
@@ -80,17 +83,23 @@ class JobStream:
         self.log_size: int | None = None
         self.log_done = request.log_job is None
         self.log_checked = 0.0
+        self.since = utcnow() - NEW_JOB_MARGIN
 
     def changed_jobs(self) -> list[dict[str, Any]]:
-        """Jobs whose state differs from what this stream last sent; finished ones are sent once, then dropped."""
+        """Jobs whose state differs from what this stream last sent; finished ones are sent once, then dropped.
+
+        Watched: the caller's unfinished jobs, the ones asked about, and the caller's jobs submitted since the stream
+        opened (a job that fails within a second is never seen unfinished).
+        """
         req = self.request
-        mine_active = and_(Job.owner_id == req.user_id, Job.status.in_(ACTIVE))
+        mine = Job.owner_id == req.user_id
         asked = Job.id.in_(self.watching)
         if not req.is_admin:
-            asked = and_(asked, Job.owner_id == req.user_id)
+            asked = and_(asked, mine)
+        watched = or_(and_(mine, Job.status.in_(ACTIVE)), and_(mine, Job.submitted_at >= self.since), asked)
         changed = []
         with self.services.db.session() as session:
-            for job in session.scalars(sql_select(Job).where(or_(mine_active, asked))):
+            for job in session.scalars(sql_select(Job).where(watched)):
                 fingerprint = _fingerprint(job)
                 if self.sent.get(job.id) != fingerprint:
                     self.sent[job.id] = fingerprint

@@ -108,13 +108,18 @@ def submit_job(services: Services, owner_id: int, submission: Submission) -> Job
 
 
 def resubmit_job(services: Services, owner_id: int, original: Job) -> Job:
-    """A new job from the same input zip, runtime, datasets and limits (checked against today's maximums).
+    """A new job from the same input zip, runtime, dataset versions and limits (checked against today's maximums).
 
     The zip is copied inside the object store, so the new job keeps its input however the old one is cleaned up.
     """
     config = services.config
     time_limit = _limit(str(original.time_limit), config.default_time_limit, config.max_time_limit, "time_limit", "seconds")
     memory_limit = _limit(str(original.memory_limit), config.default_memory_mib, config.max_memory_mib, "memory_limit", "MiB")
+    try:
+        with services.db.session() as session:
+            datasets = resolve_refs(session, original.datasets or [])  # the same versions, if they still exist
+    except DatasetError as exc:
+        raise SubmitError(422, exc.code, str(exc)) from exc
     job_id = new_id()
     try:
         services.store.copy(original.input_key, input_key(job_id))
@@ -126,7 +131,7 @@ def resubmit_job(services: Services, owner_id: int, original: Job) -> Job:
         owner_id=owner_id,
         project=original.project,
         runtime=original.runtime,
-        datasets=list(original.datasets or []),
+        datasets=datasets,
         time_limit=time_limit,
         memory_limit=memory_limit,
         input_size=original.input_size,

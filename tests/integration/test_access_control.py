@@ -10,7 +10,11 @@ import requests
 from tests.conftest import ApiUser, make_user, make_zip
 from tests.web import BrowserSession, log_in
 
-OUTPUT_CODE = "from pathlib import Path\nPath('output').mkdir(exist_ok=True)\nPath('output/secret.csv').write_text('a,b\\n1,2\\n')\n"
+OUTPUT_CODE = """
+from pathlib import Path
+Path("output").mkdir(exist_ok=True)
+Path("output/secret.csv").write_text("a,b\\n1,2\\n")
+"""
 
 
 @pytest.fixture(scope="module")

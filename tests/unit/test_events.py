@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from storage.db import Database
-from storage.models import Job, User
+from storage.models import Job, User, utcnow
 from webapp.events import HEARTBEAT_SECONDS, StreamRequest, job_events
 from webapp.services import Services
 
@@ -35,12 +36,13 @@ def services(tmp_path: Path) -> Services:
     return Services(db=db, store=None, publisher=None, config=None)  # type: ignore[arg-type]
 
 
-def add_job(services: Services, job_id: str, owner: int, status: str) -> None:
+def add_job(services: Services, job_id: str, owner: int, status: str, age: timedelta = timedelta(hours=1)) -> None:
     with services.db.session() as session:
         session.add(
             Job(
                 id=job_id, owner_id=owner, project="p", runtime="python", status=status, datasets=[], time_limit=60,
                 memory_limit=64, input_size=1, input_sha256="0" * 64, input_key="k", reason=status,
+                submitted_at=utcnow() - age,
             )
         )
 
@@ -87,6 +89,17 @@ def test_asked_for_jobs_are_sent_but_never_another_users(services: Services) -> 
     chunks = list(job_events(services, asked, lambda: False, clock, clock.sleep))
 
     assert job_events_of(chunks) == [("b" * 32, "succeeded")]
+
+
+def test_a_new_job_that_ends_between_two_looks_is_still_sent(services: Services) -> None:
+    clock = Clock()
+    stream = job_events(services, StreamRequest(user_id=1, lifetime=3), lambda: False, clock, clock.sleep)
+    next(stream)
+
+    add_job(services, "d" * 32, 1, "failed", age=timedelta(0))
+    add_job(services, "e" * 32, 2, "failed", age=timedelta(0))
+
+    assert job_events_of(list(stream)) == [("d" * 32, "failed")]
 
 
 def test_ends_as_soon_as_the_client_is_gone(services: Services) -> None:

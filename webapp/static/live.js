@@ -98,7 +98,10 @@
   function updateRow(job) {
     let row = root.querySelector(`tr[data-job-id="${job.id}"]`);
     if (!row) {
-      if (root.dataset.insert !== "1" || TERMINAL.has(job.status)) return;
+      // Only jobs newer than the page's newest belong at its top (older unfinished ones are on later pages).
+      const newest = root.querySelector('tbody tr [data-field="submitted_at"]');
+      const newer = !newest || Date.parse(job.submitted_at) >= Date.parse(newest.getAttribute("datetime"));
+      if (root.dataset.insert !== "1" || !newer) return;
       row = addRow(job);
       if (!row) return;
     }
