@@ -53,13 +53,15 @@ def dataset_error(exc: DatasetError):
     return api.error(STATUS.get(exc.code, 422), exc.code, str(exc))
 
 
-@bp.errorhandler(HTTPException)
-def http_error(exc: HTTPException):
-    if exc.code == 413:
-        limit = JSON_READINGS_MAX_BYTES if request.is_json else services().config.max_dataset_upload_bytes
-        what = "JSON readings are" if request.is_json else "a dataset upload is"
-        return api.error(413, "too_large", f"{what} limited to {limit // MIB} MiB" + ("; send a CSV file" if request.is_json else ""))
-    return api.http_error(exc)
+def too_large_message() -> str:
+    if request.is_json:
+        return f"JSON readings are limited to {JSON_READINGS_MAX_BYTES // MIB} MiB; send larger batches as a CSV file"
+    return f"a dataset upload is limited to {services().config.max_dataset_upload_bytes // MIB} MiB"
+
+
+@bp.errorhandler(413)  # by code: the app's own 413 handler (the job upload limit) would win over a class handler
+def too_large(_exc: HTTPException):
+    return api.error(413, "too_large", too_large_message())
 
 
 def version_to_dict(name: str, version: DatasetVersion) -> dict[str, Any]:

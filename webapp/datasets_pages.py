@@ -18,7 +18,7 @@ from storage.dataset_layout import file_key, is_csv
 from storage.dataset_uploads import UploadPart, create_version
 from storage.datasets import DatasetError, get_dataset, list_datasets, ready_versions
 from storage.objects import ObjectStoreError
-from webapp.datasets_api import actor, archive_limits
+from webapp.datasets_api import actor, archive_limits, too_large_message
 from webapp.services import services
 
 LOGGER = logging.getLogger(__name__)
@@ -28,6 +28,11 @@ bp = Blueprint("dataset_pages", __name__)
 PREVIEW_BYTES = 64 * 1024
 PREVIEW_ROWS = 10
 MAX_PREVIEWS = 5
+
+
+@bp.errorhandler(413)
+def too_large(_exc: Exception):
+    return render_template("error.html", message=too_large_message()), 413
 
 
 class DatasetForm(FlaskForm):

@@ -7,6 +7,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import secrets
 import zipfile
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 import docker
 import docker.errors
 import pytest
+import requests
 
 from consumer.datasets import LABEL_VOLUME
 from storage.config import StorageConfig
@@ -302,3 +304,35 @@ def test_skip_invalid_stores_the_good_rows_and_reports_the_rest(user: ApiUser, s
     assert [row[1] for row in rows[3:]] == ["2024-03-01T00:00:00Z", "2024-03-01T00:02:00Z", "2024-03-01T00:04:00Z"]
     all_bad = user.post(f"/api/v1/datasets/{name}/readings?skip_invalid=1", json=[{"equipment_id": "p", "timestamp": "x", "value": 1}])
     assert all_bad.status_code == 422 and "no valid readings" in all_bad.json()["message"]
+
+
+def test_the_datasets_page_form_makes_a_version_in_a_browser_session(user: ApiUser) -> None:
+    browser = requests.Session()
+    login = browser.get(f"{user.base_url}/login", timeout=30).text
+    response = browser.post(
+        f"{user.base_url}/login",
+        data={"name": user.name, "password": user.password, "csrf_token": page_csrf(login)},
+        timeout=30,
+    )
+    assert response.status_code == 200 and "Log out" in response.text
+    name = new_name("page")
+    form = browser.get(f"{user.base_url}/datasets", timeout=30).text
+    created = browser.post(
+        f"{user.base_url}/datasets",
+        data={"name": name, "description": "from the page", "csrf_token": page_csrf(form)},
+        files=[("files", ("readings.csv", READINGS)), ("files", ("more.zip", make_zip({"b.txt": "b"}, top=None)))],
+        timeout=60,
+    )
+    assert created.status_code == 200 and created.url.endswith(f"/datasets/{name}?version=1"), created.text[-2000:]
+    assert "<td>pump-1</td>" in created.text and "b.txt" in created.text
+    refused = browser.post(f"{user.base_url}/datasets", data={"name": "No Good", "csrf_token": page_csrf(form)},
+                           files={"files": ("a.csv", READINGS)}, timeout=30)
+    assert refused.status_code == 422 and "not a dataset name" in refused.text
+    no_token = browser.post(f"{user.base_url}/datasets", data={"name": new_name("csrf")}, files={"files": ("a.csv", READINGS)}, timeout=30)
+    assert no_token.status_code == 400
+
+
+def page_csrf(html: str) -> str:
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF token in the page"
+    return match.group(1) or match.group(2)
