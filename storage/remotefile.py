@@ -3,6 +3,7 @@ through ranged requests, so the whole zip never passes through memory or disk.""
 
 from __future__ import annotations
 
+import errno
 import io
 
 from storage.objects import ObjectStore
@@ -32,7 +33,7 @@ class ObjectFile(io.RawIOBase):
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
         if base + offset < 0:
-            raise ValueError("negative seek position")
+            raise OSError(errno.EINVAL, "negative seek position")  # as a real file says it; zipfile relies on that
         self._position = base + offset
         return self._position
 

@@ -8,6 +8,7 @@ from flask import Response, abort, request, stream_with_context
 
 from storage.models import Job
 from storage.objects import ObjectStoreError, log_key
+from webapp.logcut import find_cut
 from webapp.outputs import OutputError, iter_member
 from webapp.services import services
 
@@ -28,16 +29,18 @@ def content_disposition(kind: str, filename: str) -> str:
 
 def log_response(job: Job) -> Response:
     """The log so far (the consumer snapshots it every few seconds while the job runs); honours one byte range,
-    so a page can follow a growing log by asking only for what it has not seen."""
+    so a page can follow a growing log by asking only for what it has not seen. ``X-Log-Cut: start-end`` says
+    where the consumer's marker sits in a capped log."""
     store = services().store
     key = log_key(job.id)
     try:
-        size = store.size(key)
+        size = store.size(key) or 0
+        cut = find_cut(store, key, size)
     except ObjectStoreError:
         abort(503, description=UNAVAILABLE)
-    if size is None:
-        size = 0
     headers = {"Accept-Ranges": "bytes", "Cache-Control": "no-store"}
+    if cut is not None:
+        headers["X-Log-Cut"] = f"{cut[0]}-{cut[1]}"
     if request.range is not None:
         span = request.range.range_for_length(size)
         if span is None:

@@ -155,6 +155,20 @@ def test_cancel_and_resubmit_from_the_job_page(page: Page, researcher: ApiUser, 
     researcher.post(f"/api/v1/jobs/{new_id}/cancel")
 
 
+def test_a_capped_log_shows_head_cut_and_tail(page: Page, researcher: ApiUser, python_consumer) -> None:
+    """The test stack keeps 1 MiB of log; the page shows its start, the consumer's cut marker and its end."""
+    code = "for i in range(40000):\n    print(f'line {i:06d} ' + 'x' * 40)\n"
+    job = researcher.wait(researcher.submit(make_zip({"code.py": code}, top="chatty")).json()["id"])
+    log_in(page, researcher)
+    page.goto(f"{researcher.base_url}/jobs/{job['id']}")
+
+    log = page.locator("#log")
+    expect(log.locator("mark.cut")).to_contain_text("bytes of log cut here (log limit 1048576 bytes)")
+    expect(log).to_contain_text("line 000000 ")
+    expect(log).to_contain_text("line 039999 ")
+    expect(log).to_contain_text("not shown here")
+
+
 def test_account_tokens_are_shown_once_and_revoked(page: Page, researcher: ApiUser) -> None:
     log_in(page, researcher)
     page.get_by_role("link", name=researcher.name).click()

@@ -181,3 +181,20 @@ def test_streams_end_when_clients_leave(plotter: ApiUser) -> None:
             next(stream.iter_lines(chunk_size=None))
     assert requests.get(f"{plotter.base_url}/api/v1/jobs", headers=plotter.headers, timeout=10).status_code == 200
     assert time.monotonic() - started < 12
+
+
+def test_a_capped_logs_cut_is_located(plotter: ApiUser) -> None:
+    """The test stack keeps 1 MiB of log: the consumer keeps head and tail and marks the cut; the API says where."""
+    code = "for i in range(40000):\n    print(f'line {i:06d} ' + 'x' * 40)\n"
+    job = plotter.wait(plotter.submit(make_zip({"code.py": code})).json()["id"])
+    assert job["status"] == "succeeded"
+
+    url = f"{plotter.base_url}/api/v1/jobs/{job['id']}/log"
+    tail = requests.get(url, headers={**plotter.headers, "Range": "bytes=-100"}, timeout=30)
+    start, end = map(int, tail.headers["X-Log-Cut"].split("-"))
+    mark = requests.get(url, headers={**plotter.headers, "Range": f"bytes={start}-{end - 1}"}, timeout=30)
+
+    assert start == 2**19 and mark.text.startswith("\n[... labqueue: ") and "(log limit 1048576 bytes)" in mark.text
+    assert tail.text.endswith("line 039999 " + "x" * 40 + "\n")
+    small = requests.get(url, headers={**plotter.headers, "Range": "bytes=0-9"}, timeout=30)
+    assert small.text == "line 00000"

@@ -175,33 +175,55 @@
       if (stick) pre.scrollTop = pre.scrollHeight;
     }
 
+    // One byte range of the log: its bytes, where they start, and where the consumer's cut marker sits, if any.
     async function range(spec) {
       const response = await fetch(pre.dataset.logUrl, { headers: { Range: `bytes=${spec}` }, cache: "no-store" });
-      if (response.status === 416) return new Uint8Array();
+      if (response.status === 416) return { data: new Uint8Array(), start: 0, cut: null };
       if (!response.ok) throw new Error(`log: ${response.status}`);
-      return new Uint8Array(await response.arrayBuffer());
+      const span = /bytes (\d+)-/.exec(response.headers.get("Content-Range") || "");
+      const cut = /^(\d+)-(\d+)$/.exec(response.headers.get("X-Log-Cut") || "");
+      return {
+        data: new Uint8Array(await response.arrayBuffer()),
+        start: span ? Number(span[1]) : 0,
+        cut: cut ? [Number(cut[1]), Number(cut[2])] : null,
+      };
     }
+
+    function text(data) { return new TextDecoder().decode(data); }
+
+    function skipped(count) { return count > 0 ? `\n[… ${bytes(count)} not shown here: “open as text” has them …]\n` : ""; }
 
     async function load(size) {
       if (size <= WINDOW) {
         if (size < shown || shown === 0) {
           shown = 0;
-          const data = size ? await range("0-") : new Uint8Array();
+          const data = size ? (await range("0-")).data : new Uint8Array();
           shown = data.length;
           render(decoder.decode(data, { stream: true }), false);
         } else if (size > shown) {
-          const data = await range(`${shown}-`);
+          const data = (await range(`${shown}-`)).data;
           shown += data.length;
           if (pre.textContent === "(nothing logged yet)") pre.textContent = "";
           render(decoder.decode(data, { stream: true }), true);
         }
         return;
       }
-      if (head === null) head = new TextDecoder().decode(await range(`0-${HEAD - 1}`));
-      let tail = new TextDecoder().decode(await range(`-${WINDOW - HEAD}`));
-      tail = tail.slice(tail.indexOf("\n") + 1);
-      const hidden = size - HEAD - (WINDOW - HEAD);
-      render(`${head}\n[… ${bytes(hidden)} not shown here: “open as text” has the whole log …]\n${tail}`, false);
+      // A big log: its head, the consumer's cut marker if it capped the log, and the newest tail.
+      const tail = await range(`-${WINDOW - HEAD}`);
+      if (head === null) head = (await range(`0-${HEAD - 1}`)).data;
+      const cut = tail.cut;
+      const headEnd = Math.min(head.length, cut ? cut[0] : head.length);
+      let view = text(head.subarray(0, headEnd));
+      let tailFrom = 0;
+      if (cut) {
+        const mark = (await range(`${cut[0]}-${cut[1] - 1}`)).data;
+        view += skipped(cut[0] - headEnd) + text(mark);
+        tailFrom = Math.max(0, cut[1] - tail.start);
+      }
+      const hidden = tail.start + tailFrom - (cut ? cut[1] : headEnd);
+      let tailText = text(tail.data.subarray(tailFrom));
+      if (hidden > 0) tailText = tailText.slice(tailText.indexOf("\n") + 1);
+      render(view + skipped(hidden) + tailText, false);
       shown = size;
     }
 
