@@ -66,8 +66,13 @@ class ClaimKeeper:
         self._write()
         self._thread.start()
 
-    def stop(self) -> None:
+    def release(self) -> None:
+        """Stop refreshing and remove the claim: this run is over, finished or given back to the queue."""
         self._stop.set()
+        try:
+            self.store.remove(claim_key(self.job_id))
+        except ObjectStoreError as exc:
+            LOGGER.warning("job %s: claim not released (%s); it goes stale by itself", self.job_id, exc)
 
     def _write(self) -> None:
         self.claim = Claim(self.claim.consumer, self.claim.attempt, self.claim.token, time.time())

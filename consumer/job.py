@@ -135,7 +135,7 @@ class JobRun:
             except JobError as exc:
                 return self._finish(exc.state, exc.reason, exc.exit_code)
         finally:
-            keeper.stop()
+            keeper.release()
 
     def _await_other_run(self, other: Claim) -> JobEvent | None:
         """Another run of this job is alive (this is a redelivery): report its result when it comes, never run twice.

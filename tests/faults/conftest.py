@@ -52,10 +52,10 @@ class Server(abc.ABC):
                 raise AssertionError(f"{self.name} did not start; see {self.root / (self.name + '.log')}")
             time.sleep(0.3)
 
-    def stop(self) -> None:
+    def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.popen is None or self.popen.poll() is not None:
             return
-        os.killpg(self.popen.pid, signal.SIGTERM)
+        os.killpg(self.popen.pid, sig)
         try:
             self.popen.wait(60)
         except subprocess.TimeoutExpired:
@@ -214,8 +214,8 @@ def fault_stack(test_env: dict[str, str], log_dir: Path, tmp_path: Path, request
         yield stack
     finally:
         stack.stop()
-        broker.stop()
-        store.stop()
+        broker.stop(signal.SIGKILL)  # their data is thrown away: no need to wait for a clean shutdown
+        store.stop(signal.SIGKILL)
 
 
 @pytest.fixture
