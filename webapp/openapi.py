@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from storage.states import JobState
+from webapp.openapi_datasets import DATASET_PATHS, DATASET_SCHEMAS
 
 VERSION = "1.0.0"
 
@@ -369,9 +370,9 @@ def openapi_document() -> dict[str, Any]:
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}, {"session": []}],
-        "paths": PATHS,
+        "paths": PATHS | DATASET_PATHS,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": SCHEMAS | DATASET_SCHEMAS,
             "securitySchemes": {
                 "bearer": {
                     "type": "http",

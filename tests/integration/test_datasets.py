@@ -16,6 +16,7 @@ import docker
 import docker.errors
 import pytest
 import requests
+from jsonschema import Draft202012Validator
 
 from consumer.datasets import LABEL_VOLUME
 from storage.config import StorageConfig
@@ -336,3 +337,26 @@ def page_csrf(html: str) -> str:
     match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"', html)
     assert match, "no CSRF token in the page"
     return match.group(1) or match.group(2)
+
+
+def test_dataset_answers_fit_the_openapi_document(user: ApiUser) -> None:
+    document = user.get("/api/v1/openapi.json").json()
+
+    def fits(response: requests.Response, template: str, method: str) -> None:
+        answers = document["paths"][template][method]["responses"]
+        assert str(response.status_code) in answers, (template, response.status_code, response.text)
+        schema = answers[str(response.status_code)]["content"]["application/json"]["schema"]
+        Draft202012Validator({**schema, "components": document["components"]}).validate(response.json())
+
+    name = new_name("doc")
+    fits(user.post("/api/v1/datasets", data={"name": name}, files={"file": ("readings.csv", READINGS)}), "/datasets", "post")
+    fits(user.post("/api/v1/datasets", data={"name": "Bad"}, files={"file": ("a.csv", READINGS)}), "/datasets", "post")
+    fits(user.get("/api/v1/datasets"), "/datasets", "get")
+    fits(user.get(f"/api/v1/datasets/{name}"), "/datasets/{name}", "get")
+    fits(user.get(f"/api/v1/datasets/{name}-none"), "/datasets/{name}", "get")
+    readings = f"/api/v1/datasets/{name}/readings"
+    fits(user.post(readings, files={"file": ("r.csv", BAD_READINGS)}), "/datasets/{name}/readings", "post")
+    fits(user.post(readings + "?skip_invalid=1", files={"file": ("r.csv", BAD_READINGS)}), "/datasets/{name}/readings", "post")
+    fits(user.post(readings, json={"records": [{"equipment_id": "p", "timestamp": "2024-03-01T00:00:00Z", "value": 1}]}),
+         "/datasets/{name}/readings", "post")
+    fits(user.post(readings, files={"file": ("r.csv", "a,b\n")}), "/datasets/{name}/readings", "post")
