@@ -73,6 +73,9 @@ def container_spec(
             "HOME": "/tmp",
             "MPLBACKEND": "Agg",
             "PYTHONUNBUFFERED": "1",
+            # BLAS and OpenMP start a thread per host core unless told the job's CPU share.
+            "OPENBLAS_NUM_THREADS": str(max(1, int(limits.cpus))),
+            "OMP_NUM_THREADS": str(max(1, int(limits.cpus))),
         },
         "network_mode": "none",
         "read_only": True,

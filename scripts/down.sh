@@ -18,9 +18,10 @@ stop_pidfile() {
     rm -f "$pidfile"
 }
 
-for name in web consumer-python consumer-matlab producer seaweedfs; do
+for name in web consumer-python consumer-matlab producer; do
     stop_pidfile "$name"
 done
+"$LABQUEUE_ROOT/scripts/seaweedfs.sh" stop
 if command -v rabbitmqctl >/dev/null && rabbitmqctl -q status >/dev/null 2>&1; then
     rabbitmqctl -q stop >/dev/null && step "stopped RabbitMQ"
 fi

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from consumer.sandbox import LABEL_CONSUMER
-from producer.topology import JOBS_EXCHANGE
+from producer.topology import EVENTS_EXCHANGE, JOBS_EXCHANGE
 from storage.objects import input_key
 from tests.conftest import ApiUser, make_zip, read_zip
 from tests.faults.conftest import FaultStack, store_is_down, wait_all, wait_for
@@ -108,7 +108,9 @@ def test_poison_message_is_dead_lettered_and_its_job_ends_system_error(fault_sta
     job_id = fault_user.submit(make_zip({"code.py": "print('hi')"})).json()["id"]
     fault_stack.object_store().remove(input_key(job_id))  # its input is gone: every delivery fails in the consumer
     connection = pika.BlockingConnection(pika.URLParameters(fault_stack.broker.url))
-    connection.channel().basic_publish(JOBS_EXCHANGE, "python", b"\x00 not a job message")
+    channel = connection.channel()
+    channel.basic_publish(JOBS_EXCHANGE, "python", b"\x00 not a job message")
+    channel.basic_publish(EVENTS_EXCHANGE, "", b'{"v": 1, "type": "job_event", "job_id": "nope"}')
     connection.close()
     fault_stack.start_consumer("consumer-a")
 
@@ -120,6 +122,7 @@ def test_poison_message_is_dead_lettered_and_its_job_ends_system_error(fault_sta
     assert healthy["status"] == "succeeded"
     assert "dead-lettering malformed job message" in fault_stack.consumer_log()
     assert "is not a job" in fault_stack.processes["producer"].log()
+    assert "dropping malformed event" in fault_stack.processes["producer"].log()
 
 
 @pytest.mark.broker(consumer_timeout_ms=4000, delivery_limit=20)
