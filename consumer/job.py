@@ -89,6 +89,7 @@ class JobRun:
         self.log = LogCapture(config.limits.max_log_bytes)
         self.usage = Usage()
         self.output_bytes: int | None = None
+        self._container: Any = None
 
     # -- reporting -------------------------------------------------------------------------------
 
@@ -201,12 +202,12 @@ class JobRun:
                     raise JobError(JobState.FAILED, f"input rejected: {exc}") from exc
                 except (docker.errors.APIError, requests.RequestException) as exc:
                     raise InfraError(f"copying the project into the container failed: {exc}") from exc
-                # Reported before the clean-up below, so the researcher sees the result without waiting for it.
                 return self._finish(*self._execute(container))
             except JobError as exc:
                 return self._finish(exc.state, exc.reason, exc.exit_code)
             finally:
-                self._remove(container)
+                # Removed by clean_up(), after the message is settled: the researcher and the next job need not wait.
+                self._container = container
 
     def _download(self, key: str, target: BinaryIO) -> None:
         target.seek(0)
@@ -396,6 +397,12 @@ class JobRun:
         self._retry("storing the result", lambda: self.store.put_json(result_key(self.job_id), final.__dict__))
         self._retry("reporting the result", lambda: self.report(final))
         return final
+
+    def clean_up(self) -> None:
+        """Remove the job's container and volume (an orphan sweep catches them if this consumer dies first)."""
+        if self._container is not None:
+            self._remove(self._container)
+            self._container = None
 
     def _remove(self, container: Any) -> None:
         try:

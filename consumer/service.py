@@ -163,20 +163,21 @@ class ConsumerService:
     def _work(self, message: JobMessage, attempt: int, cancelled: threading.Event, settle: Callable[[bool], None]) -> None:
         LOGGER.info("job %s: attempt %d", message.job_id, attempt)
         done = False
+        run = JobRun(
+            message=message,
+            attempt=attempt,
+            config=self.config,
+            runtime=self.runtime,
+            client=self.client,
+            store=self.store,
+            environments=self.environments,
+            datasets=self.datasets,
+            report=self.report,
+            cancelled=cancelled,
+            shutdown=self.shutdown,
+        )
         try:
-            final = JobRun(
-                message=message,
-                attempt=attempt,
-                config=self.config,
-                runtime=self.runtime,
-                client=self.client,
-                store=self.store,
-                environments=self.environments,
-                datasets=self.datasets,
-                report=self.report,
-                cancelled=cancelled,
-                shutdown=self.shutdown,
-            ).run()
+            final = run.run()
             LOGGER.info("job %s: %s (%s)", message.job_id, final.status, final.reason)
             done = True
         except (InfraError, PublishError) as exc:
@@ -189,6 +190,7 @@ class ConsumerService:
             with self._running_lock:
                 self.running.pop(message.job_id, None)
             settle(done)
+            run.clean_up()
 
     @staticmethod
     def _settle_threadsafe(connection: pika.BlockingConnection, channel: BlockingChannel, tag: int, done: bool) -> None:

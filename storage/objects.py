@@ -150,9 +150,11 @@ class ObjectStore:
         return size
 
     def get_json(self, key: str) -> dict[str, Any] | None:
-        if not self.exists(key):
+        """The object parsed as JSON, or None when it does not exist (one request either way)."""
+        try:
+            return json.loads(self.get_bytes(key))
+        except ObjectMissing:
             return None
-        return json.loads(self.get_bytes(key))
 
     def size(self, key: str) -> int | None:
         """The object's size, or None when it does not exist."""

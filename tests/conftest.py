@@ -312,6 +312,16 @@ def user(test_env: dict[str, str], live_server: str) -> ApiUser:
     return make_user(test_env, live_server)
 
 
+def leftovers(client, selector: dict[str, str], timeout: float = 15) -> list:
+    """Containers and volumes matching ``selector`` once clean-up (done just after a job's message is acked) settles."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = client.containers.list(all=True, filters=selector) + client.volumes.list(filters=selector)
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.3)
+
+
 def make_zip(files: dict[str, str | bytes], top: str | None = "project") -> bytes:
     """A job zip in memory; ``top`` is the single top folder, or None for files at the root."""
     buffer = io.BytesIO()

@@ -15,7 +15,7 @@ import requests
 from consumer.sandbox import LABEL_CONSUMER
 from producer.topology import EVENTS_EXCHANGE, JOBS_EXCHANGE
 from storage.objects import input_key
-from tests.conftest import ApiUser, make_zip, read_zip
+from tests.conftest import ApiUser, leftovers, make_zip, read_zip
 from tests.faults.conftest import FaultStack, store_is_down, wait_all, wait_for
 
 JOBS_UNDER_OUTAGE = int(os.environ.get("LABQUEUE_FAULT_JOBS", "200"))
@@ -67,8 +67,7 @@ def test_consumer_killed_mid_job_finishes_on_another(fault_stack: FaultStack, fa
     fault_stack.start_consumer(victim, slots=1)
     client = docker.from_env()
     selector = {"label": f"{LABEL_CONSUMER}={running['consumer']}"}
-    assert client.containers.list(all=True, filters=selector) == []
-    assert client.volumes.list(filters=selector) == []
+    assert leftovers(client, selector) == []
 
 
 def test_store_down_during_upload_is_a_clear_503_and_leaves_nothing(fault_stack: FaultStack, fault_user: ApiUser) -> None:

@@ -15,7 +15,7 @@ from consumer.environments import ENV_LABEL, EnvironmentCache
 from consumer.logcapture import LogCapture
 from consumer.runtimes import load_runtime
 from consumer.sandbox import LABEL_CONSUMER
-from tests.conftest import ApiUser, make_zip, read_zip, start_consumer
+from tests.conftest import ApiUser, leftovers, make_zip, read_zip, start_consumer
 
 OCTAVE_FFT = """
 pkg load signal
@@ -139,8 +139,7 @@ def test_consumer_killed_mid_job_restarts_clean_and_job_completes(user: ApiUser,
     assert job["status"] == "succeeded"
     assert job["attempt"] == 2
     assert "finished after restart" in user.get(f"/api/v1/jobs/{job_id}/log").text
-    assert docker_client.containers.list(all=True, filters=selector) == []
-    assert docker_client.volumes.list(filters=selector) == []
+    assert leftovers(docker_client, selector) == []
 
 
 def test_concurrent_jobs_with_the_same_requirements_build_once(user: ApiUser, python_consumer) -> None:

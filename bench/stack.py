@@ -1,0 +1,106 @@
+"""A labqueue of a benchmark's own on the running services: its vhost, bucket, database, producer, consumer and web."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+from bench.common import Client
+from bench.isolated import isolated_env
+
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+@contextlib.contextmanager
+def _vhost(env: dict[str, str]) -> Iterator[None]:
+    url = urlsplit(env["LABQUEUE_BROKER_URL"])
+    name = f"labqueue-bench-{secrets.token_hex(4)}"
+    _rabbitmqctl("add_vhost", name)
+    _rabbitmqctl("set_permissions", "-p", name, url.username or "labqueue", ".*", ".*", ".*")
+    env["LABQUEUE_BROKER_URL"] = urlunsplit(url._replace(path="/" + name))
+    try:
+        yield
+    finally:
+        _rabbitmqctl("delete_vhost", name)
+
+
+@dataclass
+class Stack:
+    client: Client
+    env: dict[str, str]
+    web_pids: list[int]
+
+
+@contextlib.contextmanager
+def private_stack(slots: int, web_workers: int = 4, consumers: int = 1, **settings: str) -> Iterator[Stack]:
+    """Start producer, consumer(s) of ``slots`` each and gunicorn; yield a client with an admin token."""
+    with isolated_env() as env, _vhost(env), tempfile.TemporaryDirectory(prefix="labqueue-bench-logs-") as logs:
+        env.update(settings)
+        env["LABQUEUE_CONSUMER_NAME"] = f"bench-{secrets.token_hex(3)}"
+        port = _free_port()
+        commands = {"producer": [sys.executable, "-m", "producer"]}
+        for index in range(consumers):
+            commands[f"consumer-{index}"] = [sys.executable, "-m", "consumer", "--runtime", "python", "--slots", str(slots)]
+        commands["web"] = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", str(web_workers), "--threads", "4", "webapp:create_app()"]
+        processes = []
+        try:
+            for name, command in commands.items():
+                process_env = {**env, "LABQUEUE_CONSUMER_NAME": f"{env['LABQUEUE_CONSUMER_NAME']}-{name}"}
+                log = open(Path(logs) / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process below
+                processes.append((subprocess.Popen(command, env=process_env, stdout=log, stderr=subprocess.STDOUT), log))
+            url = f"http://127.0.0.1:{port}"
+            _wait_http(url + "/login")
+            password = secrets.token_urlsafe(12)
+            subprocess.run([str(BIN / "labqueue"), "create-user", "bench", "--admin", "--password-stdin"], input=password + "\n", env=env, check=True, capture_output=True, text=True)
+            token = subprocess.run([str(BIN / "labqueue"), "create-token", "bench"], env=env, check=True, capture_output=True, text=True).stdout.strip()
+            _wait_consumers(url, token, consumers)
+            web = next(p for p, _ in processes if p.args == commands["web"])
+            children = subprocess.run(["pgrep", "-P", str(web.pid)], capture_output=True, text=True).stdout.split()
+            yield Stack(Client(url, token), env, [web.pid, *map(int, children)])
+        finally:
+            for process, log in processes:
+                process.terminate()
+                process.wait(60)
+                log.close()
+
+
+def _wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            requests.get(url, timeout=2)
+            return
+        except requests.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+def _wait_consumers(url: str, token: str, count: int, timeout: float = 60) -> None:
+    """Heartbeats come every 10 s: wait until the consumers are taking jobs, as a user would see them."""
+    deadline = time.monotonic() + timeout
+    while len(requests.get(url + "/api/v1/health", timeout=10).json().get("consumers", [])) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError("consumers did not report in")
+        time.sleep(0.5)
