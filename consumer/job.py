@@ -40,6 +40,8 @@ WAIT_STEP_SECONDS = 1.0
 AWAIT_POLL_SECONDS = 2.0
 OUTAGE_PATIENCE_SECONDS = 900.0
 USAGE_SAMPLE_SECONDS = 0.25
+# Far below what fills Docker's 50 MB json-file log (each line costs some 60 bytes of JSON on top of its text).
+ROTATION_SAFE_LOG_BYTES = 256 * 1024
 MAX_REQUIREMENTS_BYTES = 64 * 1024
 
 Report = Callable[[JobEvent], None]
@@ -258,10 +260,13 @@ class JobRun:
         finally:
             exited.set()
         self.usage.wall_seconds = round(time.monotonic() - started, 3)
-        # Neither watcher is waited for: the log is read again in full below, and a stats call racing the exit can
-        # block for most of a second; the last sample, at most USAGE_SAMPLE_SECONDS old, stands.
+        # A stats call racing the exit can block for most of a second: the last sample, at most
+        # USAGE_SAMPLE_SECONDS old, stands. The live log is complete once its stream ended, unless Docker rotated
+        # its log file (only possible for large logs): then it is read again.
         sampler.join(timeout=0.05)
-        self._reread_log(container, build_log)
+        log_follower.join(timeout=0.2)
+        if log_follower.is_alive() or self.log.total - len(build_log) > ROTATION_SAFE_LOG_BYTES:
+            self._reread_log(container, build_log)
         container.reload()
         state = container.attrs["State"]
         exit_code = state.get("ExitCode")
