@@ -99,7 +99,7 @@ class JobStream:
         watched = or_(and_(mine, Job.status.in_(ACTIVE)), and_(mine, Job.submitted_at >= self.since), asked)
         changed = []
         with self.services.db.session() as session:
-            for job in session.scalars(sql_select(Job).where(watched)):
+            for job in session.scalars(sql_select(Job).where(watched).order_by(Job.submitted_at, Job.id)):
                 fingerprint = _fingerprint(job)
                 if self.sent.get(job.id) != fingerprint:
                     self.sent[job.id] = fingerprint

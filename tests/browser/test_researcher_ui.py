@@ -5,6 +5,7 @@ a refused zip says why, with and without JavaScript; tokens on the account page.
 from __future__ import annotations
 
 import io
+import os
 import re
 import zipfile
 from pathlib import Path
@@ -17,10 +18,16 @@ from tests.web import PLOTS_CODE
 
 SLOW_PLOTS = "import time\ntime.sleep(4)\n" + PLOTS_CODE
 QUICK_SUM = "import numpy as np\nprint('sum', np.arange(100).sum())\n"
+# Tells the test, through the console (which outlives the page), every text the upload progress line shows.
+RECORD_PROGRESS = """() => {
+  const line = document.getElementById("upload-progress-text");
+  new MutationObserver(() => console.log("progress: " + line.textContent))
+    .observe(line, { childList: true, characterData: true, subtree: true });
+}"""
 NO_ENTRY = "No entry file: put code.py (Python) or code.m (MATLAB) in the folder 'analysis/'. The zip has 'analysis/src/code.py'"
 
 
-def write_zip(tmp_path: Path, name: str, files: dict[str, str], top: str | None) -> Path:
+def write_zip(tmp_path: Path, name: str, files: dict[str, str | bytes], top: str | None) -> Path:
     path = tmp_path / name
     path.write_bytes(make_zip(files, top=top))
     return path
@@ -33,16 +40,22 @@ def test_upload_watch_preview_and_download(page: Page, researcher: ApiUser, tmp_
     expect(page.locator(".flash.success")).to_contain_text(f"Welcome, {researcher.name}")
 
     page.get_by_role("link", name="Upload", exact=True).click()
-    page.locator("#file").set_input_files(write_zip(tmp_path, "vibration.zip", {"code.py": SLOW_PLOTS}, "vibration"))
-    expect(page.locator("#zip-info")).to_contain_text("Project “vibration” · Python (code.py) · 1 file")
+    files = {"code.py": SLOW_PLOTS, "calibration.bin": os.urandom(3 * 2**20)}
+    page.locator("#file").set_input_files(write_zip(tmp_path, "vibration.zip", files, "vibration"))
+    expect(page.locator("#zip-info")).to_contain_text("Project “vibration” · Python (code.py) · 2 files, 3.0 MiB unpacked")
     expect(page.locator("#runtime")).to_have_value("python")
     page.locator("#time_limit").fill("300")
     screenshot(page, "upload")
+    progress: list[str] = []
+    page.on("console", lambda message: progress.append(message.text))
+    page.evaluate(RECORD_PROGRESS)
     page.get_by_role("button", name="Submit job").click()
 
     # The job page, live: the status moves on and the outputs appear, all without a reload.
     expect(page).to_have_url(re.compile(r"/jobs/[0-9a-f]{32}$"))
     job_id = page.url.rsplit("/", 1)[1]
+    assert any(re.match(r"progress: 100% · 3\.0 MiB of 3\.0 MiB", text) for text in progress), progress
+    assert "progress: Queued. Opening the job…" in progress
     badge = page.locator("h1 .badge")
     expect(badge).to_have_text(re.compile("queued|preparing|running"))
     page.evaluate("window.labqueueNotReloaded = true")
@@ -102,6 +115,7 @@ def test_results_change_live(page: Page, researcher: ApiUser, python_consumer) -
     running = researcher.submit(make_zip({"code.py": "import time\ntime.sleep(60)\n"}, top="long-fft")).json()
     expect(page.locator(f'tr[data-job-id="{failing["id"]}"] .badge')).to_have_text("failed", timeout=120_000)
     expect(page.locator(f'tr[data-job-id="{running["id"]}"] .badge')).to_have_text("running", timeout=120_000)
+    expect(page.locator("#job-total")).to_have_text("4 jobs")
     screenshot(page, "results")
     researcher.post(f"/api/v1/jobs/{running['id']}/cancel")
     expect(page.locator(f'tr[data-job-id="{running["id"]}"] .badge')).to_have_text("cancelled", timeout=60_000)

@@ -80,6 +80,9 @@
   }
 
   // ---- the results list ------------------------------------------------------------------------------------
+  const newestServed = root.querySelector('tbody tr [data-field="submitted_at"]');
+  const servedNewest = newestServed ? Date.parse(newestServed.getAttribute("datetime")) : 0;
+
   function addRow(job) {
     const template = document.getElementById("job-row");
     const body = root.querySelector("tbody");
@@ -92,16 +95,20 @@
     root.hidden = false;
     const empty = document.getElementById("no-jobs");
     if (empty) empty.hidden = true;
+    const total = document.getElementById("job-total");
+    if (total) {
+      const count = Number(total.dataset.total) + 1;
+      total.dataset.total = String(count);
+      total.textContent = `${count} job${count === 1 ? "" : "s"}`;
+    }
     return row;
   }
 
   function updateRow(job) {
     let row = root.querySelector(`tr[data-job-id="${job.id}"]`);
     if (!row) {
-      // Only jobs newer than the page's newest belong at its top (older unfinished ones are on later pages).
-      const newest = root.querySelector('tbody tr [data-field="submitted_at"]');
-      const newer = !newest || Date.parse(job.submitted_at) >= Date.parse(newest.getAttribute("datetime"));
-      if (root.dataset.insert !== "1" || !newer) return;
+      // Only jobs newer than the page as served belong at its top (older unfinished ones are on later pages).
+      if (root.dataset.insert !== "1" || Date.parse(job.submitted_at) < servedNewest) return;
       row = addRow(job);
       if (!row) return;
     }
