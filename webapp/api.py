@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from storage.objects import ObjectStoreError
 from storage.states import UnknownStateError
-from webapp.downloads import UNAVAILABLE, log_response, member_response, output_response
+from webapp.downloads import UNAVAILABLE, input_response, log_response, member_response, output_response
 from webapp.events import StreamRequest, job_events, peer_closed
 from webapp.health import check
 from webapp.jobs import (
@@ -152,6 +152,11 @@ def job_output(job_id: str):
     if url is not None:
         return redirect(url)
     return output_response(job)
+
+
+@bp.get("/jobs/<job_id>/input")
+def job_input(job_id: str):
+    return input_response(_visible_job(job_id))
 
 
 @bp.post("/jobs/<job_id>/cancel")

@@ -57,23 +57,28 @@ def log_response(job: Job) -> Response:
 
 
 def output_response(job: Job) -> Response:
-    store = services().store
     if job.output_key is None:
         abort(409, description=f"the job is {job.status} and has no output")
+    return zip_response(job.output_key, f"{job.project}-output.zip", "this job's output is no longer stored")
+
+
+def input_response(job: Job) -> Response:
+    return zip_response(job.input_key, f"{job.project}.zip", "this job's input is no longer stored")
+
+
+def zip_response(key: str, filename: str, gone: str) -> Response:
+    store = services().store
     try:
-        size = store.size(job.output_key)
+        size = store.size(key)
     except ObjectStoreError:
         abort(503, description=UNAVAILABLE)
     if size is None:
-        abort(410, description="this job's output is no longer stored")
+        abort(410, description=gone)
     return Response(
-        stream_with_context(store.iter_object(job.output_key)),
+        stream_with_context(store.iter_object(key)),
         200,
         mimetype="application/zip",
-        headers={
-            "Content-Length": str(size),
-            "Content-Disposition": content_disposition("attachment", f"{job.project}-output.zip"),
-        },
+        headers={"Content-Length": str(size), "Content-Disposition": content_disposition("attachment", filename)},
     )
 
 

@@ -261,6 +261,20 @@ PATHS: dict[str, Schema] = {
             },
         },
     },
+    "/jobs/{job_id}/input": {
+        "parameters": [JOB_ID],
+        "get": {
+            "operationId": "getJobInput",
+            "summary": "The zip the job was submitted with, streamed",
+            "responses": {
+                "200": {
+                    "description": "the zip",
+                    "content": {"application/zip": {"schema": {"type": "string", "contentMediaType": "application/zip"}}},
+                },
+                **_errors(401, 404, 410, 503),
+            },
+        },
+    },
     "/jobs/{job_id}/files": {
         "parameters": [JOB_ID],
         "get": {

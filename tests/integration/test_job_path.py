@@ -17,7 +17,8 @@ print("done computing")
 
 
 def test_upload_runs_and_returns_output(user: ApiUser, python_consumer) -> None:
-    response = user.submit(make_zip({"code.py": WRITES_OUTPUT}), "sums.zip")
+    project = make_zip({"code.py": WRITES_OUTPUT})
+    response = user.submit(project, "sums.zip")
     assert response.status_code == 201, response.text
     job = response.json()
     assert job["status"] == "queued" and job["project"] == "project" and job["runtime"] == "python"
@@ -34,6 +35,7 @@ def test_upload_runs_and_returns_output(user: ApiUser, python_consumer) -> None:
     log = user.get(f"/api/v1/jobs/{job['id']}/log")
     assert log.headers["Content-Type"].startswith("text/plain")
     assert "done computing" in log.text
+    assert user.get(f"/api/v1/jobs/{job['id']}/input").content == project
 
 
 def test_nonzero_exit_ends_failed_with_stderr_in_log(user: ApiUser, python_consumer) -> None:
@@ -68,7 +70,7 @@ def test_api_requires_a_valid_token(live_server: str) -> None:
 def test_other_users_job_is_not_found(user: ApiUser, test_env, live_server, python_consumer) -> None:
     job = user.submit(make_zip({"code.py": "print('mine')"})).json()
     stranger = make_user(test_env, live_server)
-    for path in ("", "/log", "/output"):
+    for path in ("", "/log", "/output", "/input"):
         response = stranger.get(f"/api/v1/jobs/{job['id']}{path}")
         assert response.status_code == 404, path
         assert response.json()["error"] == "not_found"
