@@ -236,9 +236,9 @@ def start_web(env: dict[str, str], log_dir: Path, name: str = "web") -> tuple[Pr
     deadline = time.monotonic() + 60
     while True:
         try:
-            requests.get(url + "/login", timeout=2)
+            requests.get(url + "/login", timeout=10)
             return process, url
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             if process.popen.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"{name} did not start:\n{process.log()[-3000:]}") from None
             time.sleep(0.3)
