@@ -4,6 +4,7 @@ a refused zip says why, with and without JavaScript; tokens on the account page.
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import re
@@ -119,6 +120,28 @@ def test_results_change_live(page: Page, researcher: ApiUser, python_consumer) -
     screenshot(page, "results")
     researcher.post(f"/api/v1/jobs/{running['id']}/cancel")
     expect(page.locator(f'tr[data-job-id="{running["id"]}"] .badge')).to_have_text("cancelled", timeout=60_000)
+
+
+def test_a_dropped_zip_is_read_before_upload(page: Page, researcher: ApiUser) -> None:
+    log_in(page, researcher)
+    page.goto(f"{researcher.base_url}/upload")
+    zipped = base64.b64encode(make_zip({"code.m": "disp(42)", "data/x.mat": b"\0" * 2048}, top=None)).decode()
+    transfer = page.evaluate_handle(
+        """(b64) => {
+          const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+          const transfer = new DataTransfer();
+          transfer.items.add(new File([bytes], "octave-filter.zip", { type: "application/zip" }));
+          return transfer;
+        }""",
+        zipped,
+    )
+
+    page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
+
+    expect(page.locator("#zip-info")).to_contain_text("Project “octave-filter” · MATLAB / Octave (code.m) · 2 files")
+    expect(page.locator("#runtime")).to_have_value("matlab")
+    expect(page.locator("#runtime-hint")).to_have_text("detected: code.m")
+    assert page.eval_on_selector("#file", "input => input.files[0].name") == "octave-filter.zip"
 
 
 def test_a_refused_zip_shows_the_reason(page: Page, researcher: ApiUser, tmp_path: Path) -> None:
