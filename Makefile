@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PYTEST_ARGS ?=
 
-.PHONY: up down test services images lint
+.PHONY: up down test services images lint bench
 
 ## up: install what is missing, start the services and labqueue (web on http://127.0.0.1:8000)
 up:
@@ -27,3 +27,8 @@ images:
 
 lint:
 	@$(VENV)/bin/ruff check .
+
+## bench: the benchmark suite (minutes); writes docs/benchmarks.md
+bench: services
+	@set -a && . var/labqueue.env && set +a && for b in job_overhead throughput makespan transfer web_load env_cache; do \
+		echo "== bench.$$b" && $(VENV)/bin/python -m bench.$$b || exit 1; done && $(VENV)/bin/python -m bench.report

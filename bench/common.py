@@ -14,7 +14,7 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
+RESULTS = Path(os.environ.get("LABQUEUE_BENCH_RESULTS", ROOT / "bench" / "results"))
 TERMINAL = {"succeeded", "failed", "timed_out", "out_of_memory", "output_too_large", "cancelled", "system_error"}
 
 # The flags the consumer's sandbox uses (consumer/sandbox.py), for a like-for-like bare run.

@@ -50,6 +50,7 @@ class Stack:
     client: Client
     env: dict[str, str]
     web_pids: list[int]
+    password: str
 
 
 @contextlib.contextmanager
@@ -76,8 +77,8 @@ def private_stack(slots: int, web_workers: int = 4, consumers: int = 1, **settin
             token = subprocess.run([str(BIN / "labqueue"), "create-token", "bench"], env=env, check=True, capture_output=True, text=True).stdout.strip()
             _wait_consumers(url, token, consumers)
             web = next(p for p, _ in processes if p.args == commands["web"])
-            children = subprocess.run(["pgrep", "-P", str(web.pid)], capture_output=True, text=True).stdout.split()
-            yield Stack(Client(url, token), env, [web.pid, *map(int, children)])
+            children = subprocess.run(["pgrep", "-P", str(web.pid)], check=False, capture_output=True, text=True).stdout.split()
+            yield Stack(Client(url, token), env, [web.pid, *map(int, children)], password)
         finally:
             for process, log in processes:
                 process.terminate()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,6 +15,7 @@ from storage.models import ApiToken, User, utcnow
 
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$")
 TOKEN_PREFIX = "lq_"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class AccountError(ValueError):
@@ -56,7 +58,10 @@ def user_for_token(session: Session, token: str) -> User | None:
     record = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token), ApiToken.revoked_at.is_(None)))
     if record is None or not record.user.is_active:
         return None
-    record.last_used_at = utcnow()
+    now = utcnow()
+    # Recorded to the minute at most: a write on every request would serialise API calls on the database.
+    if record.last_used_at is None or now - record.last_used_at > LAST_USED_RESOLUTION:
+        record.last_used_at = now
     return record.user
 
 

@@ -10,7 +10,7 @@ from typing import IO, Any
 
 from flask import abort
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from producer import outbox
 from producer.contract import CancelCommand, JobMessage, encode
@@ -190,7 +190,8 @@ def list_jobs(session: Session, user_id: int | None, filters: JobFilter, page: i
     if filters.runtime:
         query = query.where(Job.runtime == filters.runtime)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    jobs = session.scalars(query.order_by(Job.submitted_at.desc(), Job.id).offset((page - 1) * per_page).limit(per_page)).all()
+    page_query = query.options(selectinload(Job.owner)).order_by(Job.submitted_at.desc(), Job.id)
+    jobs = session.scalars(page_query.offset((page - 1) * per_page).limit(per_page)).all()
     return list(jobs), total
 
 

@@ -1,0 +1,105 @@
+"""Writes docs/benchmarks.md (and docs/throughput.svg) from the results in bench/results/.
+
+Usage: .venv/bin/python -m bench.report
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.common import RESULTS, ROOT
+
+DOCS = ROOT / "docs"
+
+
+def load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "?")
+    memory = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))) // 2**20
+    docker = subprocess.run(["docker", "version", "-f", "{{.Server.Version}}"], capture_output=True, text=True, check=False).stdout.strip()
+    return f"{os.cpu_count()} cores ({cpu}), {memory} GiB, {platform.platform()}, Docker {docker}"
+
+
+def throughput_svg(data: dict) -> str:
+    """A small line chart of jobs/s against slots, ours and bare, drawn by hand (no plotting dependency)."""
+    rows = data["rows"]
+    width, height, pad = 420, 260, 45
+    top = max(max(r["ours"], r["bare"]) for r in rows) * 1.15
+    slots = [r["slots"] for r in rows]
+
+    def x(value: int) -> float:
+        return pad + (value - min(slots)) / max(1, max(slots) - min(slots)) * (width - 2 * pad)
+
+    def y(value: float) -> float:
+        return height - pad - value / top * (height - 2 * pad)
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">']
+    parts.append(f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#888"/>')
+    parts.append(f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" stroke="#888"/>')
+    for value in slots:
+        parts.append(f'<text x="{x(value)}" y="{height - pad + 15}" text-anchor="middle">{value}</text>')
+    for tick in range(0, int(top) + 1, max(1, int(top) // 5)):
+        parts.append(f'<text x="{pad - 6}" y="{y(tick) + 4}" text-anchor="end">{tick}</text>')
+    parts.append(f'<text x="{width / 2}" y="{height - 8}" text-anchor="middle">consumer slots (bare: parallel docker run loops)</text>')
+    parts.append(f'<text x="12" y="{height / 2}" transform="rotate(-90 12 {height / 2})" text-anchor="middle">jobs per second</text>')
+    for key, colour, label in (("bare", "#98a2b3", "bare docker run"), ("ours", "#2e5aac", "labqueue")):
+        points = " ".join(f"{x(r['slots'])},{y(r[key])}" for r in rows)
+        parts.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        parts += [f'<circle cx="{x(r["slots"])}" cy="{y(r[key])}" r="3" fill="{colour}"/>' for r in rows]
+        legend_y = pad - 20 + (12 if key == "ours" else 0)
+        parts.append(f'<text x="{width - pad}" y="{legend_y}" text-anchor="end" fill="{colour}">{label}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def main() -> None:
+    lines = ["# Benchmarks", "", f"Measured {datetime.now(UTC):%Y-%m-%d} on {machine()}.", ""]
+    lines += ["Reproduce: `make bench` (the whole suite, minutes), or one script with small counts, e.g.",
+              "`.venv/bin/python -m bench.throughput 20 2`. Each script starts a labqueue of its own (vhost, bucket,",
+              "database, producer, consumer, gunicorn) on the services `make up` runs, and measures the baseline in the",
+              "same run. Figures are medians unless named.", ""]
+    lines += ["| # | benchmark | labqueue | baseline | ratio | target |", "|---|---|---|---|---|---|"]
+    if data := load("job_overhead"):
+        lines.append(f"| 1 | per-job overhead, trivial job, API to visible terminal state (median / p95 of {data['count']}) | "
+                     f"{data['ours_median']:.3f} s / {data['ours_p95']:.3f} s | bare `docker run`: {data['bare_median']:.3f} s / {data['bare_p95']:.3f} s | "
+                     f"{data['ours_median'] / data['bare_median']:.2f}x | < 2x |")
+    if data := load("throughput"):
+        for row in data["rows"]:
+            lines.append(f"| 2 | throughput, {data['jobs']} trivial jobs, {row['slots']} slot(s) | {row['ours']:.2f} jobs/s | "
+                         f"{row['slots']} bare loop(s): {row['bare']:.2f} jobs/s | {row['ratio']:.0%} | ≥ 80% |")
+    if data := load("makespan"):
+        lines.append(f"| 3 | thesis run: {data['jobs']} jobs x {data['seconds']} s on {data['slots']} slots | makespan {data['makespan']:.1f} s | "
+                     f"ideal {data['ideal']} s | +{data['makespan'] - data['ideal']:.1f} s | < {data['ideal'] + 1.5} s |")
+    if data := load("transfer"):
+        for way in ("up", "down"):
+            lines.append(f"| 4 | {data['mib']} MiB zip {way}load through the API | {data['api_' + way] / 1e6:.0f} MB/s | "
+                         f"MinIO SDK direct: {data['direct_' + way] / 1e6:.0f} MB/s | {data['api_' + way] / data['direct_' + way]:.0%} | ≥ 70% |")
+        lines.append(f"| 4 | web process peak memory during the transfers | {data['web_peak_rss'] / 2**20:.0f} MiB | | | < 150 MiB |")
+    if data := load("web_load"):
+        for key, label in (("api", "`GET /api/v1/jobs`"), ("page", "results page")):
+            lines.append(f"| 5 | {label}, {data['jobs']} jobs in the database | {data[key]['rps']:.0f} req/s, p95 {data[key]['p95_ms']:.1f} ms | | | p95 < 100 ms |")
+    if data := load("env_cache"):
+        lines.append(f"| 6 | job start with a cached requirements image (median of {data['count']}) | {data['cached']:.3f} s | "
+                     f"no requirements: {data['plain']:.3f} s | {data['difference']:+.1%} | within 10% |")
+    if data := load("throughput"):
+        (DOCS / "throughput.svg").write_text(throughput_svg(data))
+        lines += ["", "![throughput against slots](throughput.svg)"]
+    notes = ROOT / "bench" / "NOTES.md"
+    if notes.exists():
+        lines += ["", notes.read_text().strip()]
+    DOCS.mkdir(exist_ok=True)
+    (DOCS / "benchmarks.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {DOCS / 'benchmarks.md'}")
+
+
+if __name__ == "__main__":
+    main()
