@@ -10,10 +10,12 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from storage.config import database_url
+from storage.config import StorageConfig, database_url
 from storage.db import Database
 from storage.models import User
+from storage.objects import ObjectStore, ObjectStoreError
 from webapp.accounts import AccountError, create_token, create_user
+from webapp.admin_cli import add_commands as add_admin_commands
 from webapp.client import ClientError
 from webapp.clientcli import add_commands as add_client_commands
 from webapp.demo import cmd_seed_demo
@@ -57,6 +59,19 @@ def cmd_create_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(_args: argparse.Namespace) -> int:
+    """Bring the schema to the newest migration and make the bucket: once, before the services start, so that
+    web workers and the producer do not race each other on the same migration."""
+    _database()
+    try:
+        ObjectStore(StorageConfig.from_env()).ensure_bucket()
+    except ObjectStoreError as exc:
+        print(f"labqueue: the bucket is not ready: {exc}", file=sys.stderr)
+        return 1
+    print("database migrated, bucket ready", file=sys.stderr)
+    return 0
+
+
 def cmd_ensure_admin(args: argparse.Namespace) -> int:
     """Create an admin named ``admin`` when there is no admin at all; its password goes to a file only root reads."""
     with _database().session() as session:
@@ -87,8 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     admin = commands.add_parser("ensure-admin", help="create an admin account if there is none")
     admin.add_argument("--password-file", default="var/admin-password")
     admin.set_defaults(handler=cmd_ensure_admin)
+    migrate = commands.add_parser("migrate", help="migrate the database to the newest schema and create the bucket if missing")
+    migrate.set_defaults(handler=cmd_migrate)
     demo = commands.add_parser("seed-demo", help="create the demo dataset demo-sensors unless it exists")
     demo.set_defaults(handler=cmd_seed_demo)
+    add_admin_commands(commands)
     add_client_commands(commands)
     return parser
 
