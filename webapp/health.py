@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from producer.publisher import PublishError
 from storage.models import ConsumerSeen, utcnow
@@ -26,7 +27,7 @@ def check(services: Services) -> dict[str, Any]:
                 for c in recent
             ]
         report["database"] = "ok"
-    except Exception as exc:  # any driver error means the same thing here: unhealthy
+    except SQLAlchemyError as exc:
         report["database"] = f"error: {exc.__class__.__name__}"
         report["consumers"] = []
     try:
