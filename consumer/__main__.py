@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import threading
 
@@ -14,6 +13,7 @@ from consumer.runtimes import load_runtime
 from consumer.service import ConsumerService
 from producer.config import BrokerConfig
 from storage.config import StorageConfig
+from storage.logsetup import configure_logging
 from storage.objects import ObjectStore
 
 
@@ -22,8 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runtime", default="python", help="the runtime whose queue to take jobs from")
     parser.add_argument("--slots", type=int, default=1, help="jobs run at once (the prefetch count)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("pika").setLevel(logging.WARNING)
+    configure_logging(f"consumer-{args.runtime}")
     config = ConsumerConfig.from_env(args.runtime, max(1, args.slots))
     service = ConsumerService(
         config=config,

@@ -67,8 +67,12 @@ class EnvironmentCache:
 
     def image_for(self, runtime: Runtime, requirements: str | None, log: LogCapture) -> str:
         """The image to run the job in; builds it (its log written to ``log``) when missing."""
+        return self.environment_for(runtime, requirements, log)[0]
+
+    def environment_for(self, runtime: Runtime, requirements: str | None, log: LogCapture) -> tuple[str, str]:
+        """The image to run the job in and how it came about, for the cache's metrics: base, cached or built."""
         if not requirements or not normalise_requirements(requirements).strip():
-            return runtime.image
+            return runtime.image, "base"
         if runtime.install_command is None:
             raise JobError(JobState.FAILED, f"runtime {runtime.name} does not install requirements.txt")
         try:
@@ -80,10 +84,10 @@ class EnvironmentCache:
         with self._lock_for(tag):
             if self._touch(tag):
                 log.write(f"[labqueue] environment {tag} found in cache\n".encode())
-                return tag
+                return tag, "cached"
             self._build(runtime, normalised, tag, log)
         self.prune(keep=tag)
-        return tag
+        return tag, "built"
 
     def _lock_for(self, tag: str) -> threading.Lock:
         with self._locks_guard:

@@ -7,6 +7,7 @@ import logging
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO, TypeVar
@@ -91,6 +92,8 @@ class JobRun:
         self.log = LogCapture(config.limits.max_log_bytes)
         self.usage = Usage()
         self.output_bytes: int | None = None
+        self.environment: str | None = None  # base, cached or built: reported for the environment cache's metrics
+        self._cpu_samples: deque[tuple[float, float]] = deque(maxlen=2)  # (monotonic time, CPU seconds)
         self._container: Any = None
 
     # -- reporting -------------------------------------------------------------------------------
@@ -191,7 +194,9 @@ class JobRun:
                 requirements = read_member(zipped, info, "requirements.txt", MAX_REQUIREMENTS_BYTES)
             except ArchiveError as exc:
                 raise JobError(JobState.FAILED, f"input rejected: {exc}") from exc
-            image = self.environments.image_for(self.runtime, requirements.decode() if requirements else None, self.log)
+            image, self.environment = self.environments.environment_for(
+                self.runtime, requirements.decode() if requirements else None, self.log
+            )
             datasets = self.datasets.volumes_for(self.message.datasets, self.log)
             if self.cancelled.is_set():
                 raise JobError(JobState.CANCELLED, "cancelled before it started")
@@ -253,17 +258,20 @@ class JobRun:
         exited = threading.Event()
         log_follower = threading.Thread(target=self._follow_log, args=(container, self.log), daemon=True)
         sampler = threading.Thread(target=self._sample_usage, args=(container, exited), daemon=True)
+        self._cpu_samples.append((started, 0.0))
         log_follower.start()
         sampler.start()
         try:
             stop_reason = self._wait(container, started)
         finally:
             exited.set()
-        self.usage.wall_seconds = round(time.monotonic() - started, 3)
-        # A stats call racing the exit can block for most of a second: the last sample, at most
-        # USAGE_SAMPLE_SECONDS old, stands. The live log is complete once its stream ended, unless Docker rotated
-        # its log file (only possible for large logs): then it is read again.
+        exited_at = time.monotonic()
+        self.usage.wall_seconds = round(exited_at - started, 3)
+        # A stats call racing the exit can block for most of a second: it is not waited for, the CPU time after the
+        # last sample is extrapolated instead (_add_cpu_tail). The live log is complete once its stream ended, unless
+        # Docker rotated its log file (only possible for large logs): then it is read again.
         sampler.join(timeout=0.05)
+        self._add_cpu_tail(exited_at)
         log_follower.join(timeout=0.2)
         if log_follower.is_alive() or self.log.total - len(build_log) > ROTATION_SAFE_LOG_BYTES:
             self._reread_log(container, build_log)
@@ -350,6 +358,8 @@ class JobRun:
             except (docker.errors.APIError, requests.RequestException):
                 LOGGER.debug("job %s: no stats", self.job_id, exc_info=True)
                 stats = {}
+            if exited.is_set():
+                return  # answered after the exit: the CPU tail is extrapolated from the samples before it
             memory = stats.get("memory_stats") or {}
             peak = memory.get("max_usage") or memory.get("usage")
             if peak:
@@ -357,8 +367,19 @@ class JobRun:
             cpu = ((stats.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage")
             if cpu:
                 self.usage.cpu_seconds = round(cpu / 1e9, 3)
+                self._cpu_samples.append((time.monotonic(), cpu / 1e9))
             if exited.wait(USAGE_SAMPLE_SECONDS):
                 return
+
+    def _add_cpu_tail(self, exited_at: float) -> None:
+        """Add the CPU time used after the last sample: the cgroup goes with the container, so up to one sampling
+        interval at the end is never measured. It is extrapolated at the rate of the last interval, at most the
+        job's CPUs (a job burning 2 s of CPU otherwise shows about 1.9)."""
+        if len(self._cpu_samples) < 2:
+            return
+        (t0, c0), (t1, c1) = self._cpu_samples[0], self._cpu_samples[-1]  # by index: the sampler may still append
+        rate = min(max((c1 - c0) / max(t1 - t0, 1e-3), 0.0), self.config.limits.cpus)
+        self.usage.cpu_seconds = round(c1 + rate * max(exited_at - t1, 0.0), 3)
 
     def _collect_output(self, container: Any) -> None:
         """Copy /job/output out through the Docker API and store it as the output zip."""
@@ -397,6 +418,7 @@ class JobRun:
             wall_seconds=self.usage.wall_seconds,
             cpu_seconds=self.usage.cpu_seconds,
             peak_memory_bytes=self.usage.peak_memory_bytes,
+            environment=self.environment,
         )
         self._retry("storing the log", self._store_log)
         self._retry("storing the result", lambda: self.store.put_json(result_key(self.job_id), final.__dict__))

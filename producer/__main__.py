@@ -1,4 +1,4 @@
-"""``python -m producer``: the outbox relay and the event recorder."""
+"""``python -m producer``: the outbox relay, the event recorder and the retention clean-up."""
 
 from __future__ import annotations
 
@@ -7,27 +7,36 @@ import signal
 import threading
 
 from producer.config import BrokerConfig
+from producer.housekeeping import run_retention
 from producer.service import run_recorder, run_relay
 from storage.config import StorageConfig
 from storage.db import Database
+from storage.limits import LimitDefaults
+from storage.logsetup import configure_logging
+from storage.objects import ObjectStore
+from storage.retention import RetentionConfig
 
 LOGGER = logging.getLogger("producer")
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("pika").setLevel(logging.WARNING)
+    configure_logging("producer")
     broker = BrokerConfig.from_env()
-    db = Database(StorageConfig.from_env().database_url)
+    storage = StorageConfig.from_env()
+    db = Database(storage.database_url)
     db.upgrade()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    relay = threading.Thread(target=run_relay, args=(db, broker, stop), name="relay")
+    relay = threading.Thread(target=run_relay, args=(db, broker, LimitDefaults.from_env(), stop), name="relay")
     relay.start()
+    store = ObjectStore(storage)
+    retention = threading.Thread(target=run_retention, args=(db, store, RetentionConfig.from_env(), stop), name="retention")
+    retention.start()
     LOGGER.info("producer running: relay and recorder")
     run_recorder(db, broker, stop)
     relay.join()
+    retention.join()
     LOGGER.info("producer stopped")
 
 

@@ -86,6 +86,9 @@ class JobMessage:
         _check(isinstance(self.datasets, list) and all(isinstance(d, str) for d in self.datasets), "bad datasets")
 
 
+ENVIRONMENTS = (None, "base", "cached", "built")
+
+
 @dataclass(frozen=True)
 class JobEvent:
     """A consumer's report on a job; the recorder applies it to the job's row."""
@@ -107,10 +110,12 @@ class JobEvent:
     wall_seconds: float | None = None
     cpu_seconds: float | None = None
     peak_memory_bytes: int | None = None
+    environment: str | None = None  # how the job's image came about: "base" (no requirements), "cached" or "built"
 
     def validate(self) -> None:
         _check(_is_job_id(self.job_id), "job_id must be 32 hex digits")
         _check(isinstance(self.status, str), "status must be a string")
+        _check(self.environment in ENVIRONMENTS, "environment must be base, cached or built")
         _check(isinstance(self.event_id, str) and 0 < len(self.event_id) <= 32, "bad event_id")
         _check(isinstance(self.attempt, int), "attempt must be an integer")
         try:

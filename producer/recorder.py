@@ -23,6 +23,7 @@ _RESULT_FIELDS = (
     "wall_seconds",
     "cpu_seconds",
     "peak_memory_bytes",
+    "environment",
 )
 
 

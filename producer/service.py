@@ -18,6 +18,7 @@ from producer.publisher import Publisher, connection_parameters
 from producer.recorder import apply_event, apply_heartbeat, mark_system_error
 from producer.topology import DEAD_QUEUE, EVENTS_QUEUE, declare
 from storage.db import Database
+from storage.limits import LimitDefaults
 
 LOGGER = logging.getLogger(__name__)
 
@@ -26,13 +27,13 @@ FAST_PATH_GRACE = timedelta(seconds=5)
 MAX_BACKOFF = 30.0
 
 
-def run_relay(db: Database, config: BrokerConfig, stop: threading.Event) -> None:
-    """Publish outbox entries the web process could not, for as long as the service runs."""
+def run_relay(db: Database, config: BrokerConfig, limits: LimitDefaults, stop: threading.Event) -> None:
+    """Publish outbox entries the web process could not, and held ones as their owners' slots free up."""
     publisher = Publisher(config)
     try:
         while not stop.is_set():
             try:
-                if count := publish_pending(db, publisher, FAST_PATH_GRACE):
+                if count := publish_pending(db, publisher, FAST_PATH_GRACE, limits):
                     LOGGER.info("relay published %d job(s)", count)
             except Exception:
                 LOGGER.exception("relay pass failed; retrying")

@@ -49,6 +49,10 @@ class User(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Fair-use limits of this user; None means the server's default (storage.limits).
+    max_queued: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_running: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    output_quota_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
 
@@ -97,6 +101,8 @@ class Job(Base):
     wall_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     cpu_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     peak_memory_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    environment: Mapped[str | None] = mapped_column(String(16), nullable=True)  # base, cached or built
+    expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # objects removed by retention
 
     owner: Mapped[User] = relationship()
 
@@ -112,6 +118,8 @@ class OutboxEntry(Base):
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    # Held back while its owner is at their running limit; the relay releases it when a slot is theirs.
+    held: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
 
 
 class RecordedEvent(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 from collections.abc import Iterator
@@ -182,6 +183,14 @@ class ObjectStore:
 
     def remove(self, key: str) -> None:
         self._call(f"removal of {key}", self.client.remove_object, bucket_name=self.bucket, object_name=key)
+
+    def remove_prefix(self, prefix: str) -> int:
+        """Remove every object whose key starts with ``prefix``; returns how many there were."""
+        listing = functools.partial(self.client.list_objects, bucket_name=self.bucket, prefix=prefix, recursive=True)
+        keys = self._call(f"listing of {prefix}", lambda: [item.object_name for item in listing()])
+        for key in keys:
+            self.remove(key)
+        return len(keys)
 
     def presigned_download(self, key: str, filename: str, expires: timedelta = timedelta(minutes=10)) -> str | None:
         """A URL a browser can fetch directly, when the admin configured a public endpoint; else None."""

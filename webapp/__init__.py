@@ -12,8 +12,10 @@ from producer.config import BrokerConfig
 from producer.publisher import Publisher
 from storage.config import StorageConfig
 from storage.db import Database
+from storage.limits import LimitDefaults
 from storage.objects import ObjectStore
-from webapp import account, api, auth, datasets_api, datasets_pages, pages
+from storage.retention import RetentionConfig
+from webapp import account, admin, api, auth, datasets_api, datasets_pages, metrics, pages, weblogging
 from webapp.config import WebConfig
 from webapp.services import Services
 
@@ -30,6 +32,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     web = overrides.pop("WEB_CONFIG", None) or WebConfig.from_env()
     storage = overrides.pop("STORAGE_CONFIG", None) or StorageConfig.from_env()
     broker = overrides.pop("BROKER_CONFIG", None) or BrokerConfig.from_env()
+    limits = overrides.pop("LIMIT_DEFAULTS", None) or LimitDefaults.from_env()
+    retention = overrides.pop("RETENTION_CONFIG", None) or RetentionConfig.from_env()
     app.config.from_mapping(
         SECRET_KEY=web.secret_key,
         # Bodies larger than this are refused with 413 before they are read.
@@ -43,10 +47,18 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,
     )
     app.config.update(overrides)
+    weblogging.init_app(app)
 
     db = Database(storage.database_url)
     db.upgrade()
-    app.extensions["labqueue"] = Services(db=db, store=ObjectStore(storage), publisher=Publisher(broker, cooldown=PUBLISH_COOLDOWN_SECONDS), config=web)
+    app.extensions["labqueue"] = Services(
+        db=db,
+        store=ObjectStore(storage),
+        publisher=Publisher(broker, cooldown=PUBLISH_COOLDOWN_SECONDS),
+        config=web,
+        limits=limits,
+        retention=retention,
+    )
 
     auth.login_manager.init_app(app)
     datasets_api.init_app(app)
@@ -59,6 +71,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(account.bp)
     app.register_blueprint(datasets_api.bp)
     app.register_blueprint(datasets_pages.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(metrics.bp)
 
     @app.errorhandler(413)
     def too_large(_exc: Exception):

@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from storage.objects import ObjectStoreError
 from storage.states import UnknownStateError
-from webapp.downloads import UNAVAILABLE, input_response, log_response, member_response, output_response
+from webapp.downloads import UNAVAILABLE, input_response, log_response, member_response, output_response, refuse_expired
 from webapp.events import StreamRequest, job_events, peer_closed
 from webapp.health import check
 from webapp.jobs import (
@@ -146,6 +146,7 @@ def job_log(job_id: str):
 @bp.get("/jobs/<job_id>/output")
 def job_output(job_id: str):
     job = _visible_job(job_id)
+    refuse_expired(job)
     if job.output_key is None:
         return error(409, "no_output", f"job is {job.status} and has no output")
     url = services().store.presigned_download(job.output_key, f"{job.project}-output.zip")
@@ -178,6 +179,7 @@ def job_resubmit(job_id: str):
 @bp.get("/jobs/<job_id>/files")
 def job_files(job_id: str):
     job = _visible_job(job_id)
+    refuse_expired(job)
     if job.output_key is None:
         return error(409, "no_output", f"job is {job.status} and has no output")
     try:

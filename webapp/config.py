@@ -22,6 +22,7 @@ class WebConfig:
     max_memory_mib: int = 2048
     registration: bool = False
     secure_cookies: bool = False
+    metrics_token: str | None = None  # Prometheus scrapes /metrics with it; admins' sessions work without
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> WebConfig:
@@ -40,4 +41,5 @@ class WebConfig:
             max_memory_mib=max_memory,
             registration=env_flag(env.get("LABQUEUE_REGISTRATION")),
             secure_cookies=env_flag(env.get("LABQUEUE_SECURE_COOKIES")),
+            metrics_token=env.get("LABQUEUE_METRICS_TOKEN", "").strip() or None,
         )

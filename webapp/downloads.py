@@ -27,10 +27,21 @@ def content_disposition(kind: str, filename: str) -> str:
     return f"{kind}; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
+def expired_message(job: Job) -> str:
+    return f"this job's files were removed on {job.expired_at:%Y-%m-%d} by the retention clean-up; only its record is kept"
+
+
+def refuse_expired(job: Job) -> None:
+    """410 Gone for a job whose files retention removed: not an outage, they will not come back."""
+    if job.expired_at is not None:
+        abort(410, description=expired_message(job))
+
+
 def log_response(job: Job) -> Response:
     """The log so far (the consumer snapshots it every few seconds while the job runs); honours one byte range,
     so a page can follow a growing log by asking only for what it has not seen. ``X-Log-Cut: start-end`` says
     where the consumer's marker sits in a capped log."""
+    refuse_expired(job)
     store = services().store
     key = log_key(job.id)
     try:
@@ -57,12 +68,14 @@ def log_response(job: Job) -> Response:
 
 
 def output_response(job: Job) -> Response:
+    refuse_expired(job)
     if job.output_key is None:
         abort(409, description=f"the job is {job.status} and has no output")
     return zip_response(job.output_key, f"{job.project}-output.zip", "this job's output is no longer stored")
 
 
 def input_response(job: Job) -> Response:
+    refuse_expired(job)
     return zip_response(job.input_key, f"{job.project}.zip", "this job's input is no longer stored")
 
 
@@ -85,6 +98,7 @@ def zip_response(key: str, filename: str, gone: str) -> Response:
 def member_response(job: Job, name: str, download: bool) -> Response:
     """One file of the job's output zip: images and text inline (sandboxed), anything else, or on request, as a
     download. A missing file answers 404 like a missing job."""
+    refuse_expired(job)
     if job.output_key is None:
         abort(404, description="no such file in the output")
     try:

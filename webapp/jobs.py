@@ -21,6 +21,7 @@ from storage.datasets import DatasetError, resolve_refs
 from storage.models import Job, new_id, utcnow
 from storage.objects import ObjectStoreError, cancel_key, input_key
 from storage.states import DEFAULT_REASONS, JobState, can_transition, parse_state
+from webapp.fairuse import fair_use_refusal
 from webapp.services import Services
 
 LOGGER = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ def submit_job(services: Services, owner_id: int, submission: Submission) -> Job
             datasets = resolve_refs(session, submission.datasets)  # exact versions, recorded with the job
     except DatasetError as exc:
         raise SubmitError(422, exc.code, str(exc)) from exc
+    _check_fair_use(services, owner_id)
     sha256, size = _sha256_and_size(submission.file)
     job_id = new_id()
     try:
@@ -112,6 +114,8 @@ def resubmit_job(services: Services, owner_id: int, original: Job) -> Job:
 
     The zip is copied inside the object store, so the new job keeps its input however the old one is cleaned up.
     """
+    if original.expired_at is not None:
+        raise SubmitError(410, "expired", "this job's input was removed by the retention clean-up; submit the zip again")
     config = services.config
     time_limit = _limit(str(original.time_limit), config.default_time_limit, config.max_time_limit, "time_limit", "seconds")
     memory_limit = _limit(str(original.memory_limit), config.default_memory_mib, config.max_memory_mib, "memory_limit", "MiB")
@@ -120,6 +124,7 @@ def resubmit_job(services: Services, owner_id: int, original: Job) -> Job:
             datasets = resolve_refs(session, original.datasets or [])  # the same versions, if they still exist
     except DatasetError as exc:
         raise SubmitError(422, exc.code, str(exc)) from exc
+    _check_fair_use(services, owner_id)
     job_id = new_id()
     try:
         services.store.copy(original.input_key, input_key(job_id))
@@ -140,6 +145,14 @@ def resubmit_job(services: Services, owner_id: int, original: Job) -> Job:
     return _enqueue(services, job)
 
 
+def _check_fair_use(services: Services, owner_id: int) -> None:
+    """Refuse before anything is stored: too many jobs waiting, or the output quota used up."""
+    with services.db.session() as session:
+        refusal = fair_use_refusal(session, owner_id, services.limits)
+    if refusal is not None:
+        raise SubmitError(*refusal)
+
+
 def _enqueue(services: Services, job: Job) -> Job:
     """Record the job (queued) and its outbox entry in one transaction, then try the fast path to the broker."""
     job.status = JobState.QUEUED.value
@@ -155,7 +168,7 @@ def _enqueue(services: Services, job: Job) -> Job:
     )
     with services.db.session() as session:
         session.add(job)
-        entry = outbox.enqueue(session, message)
+        entry = outbox.enqueue(session, message, services.limits)
     outbox.publish_entry(services.db, services.publisher, entry.id)
     return job
 
@@ -218,6 +231,11 @@ def cancel_job(services: Services, session: Session, job: Job) -> bool:
     return True
 
 
+def queue_wait_seconds(job: Job) -> float | None:
+    """From submission to start: how long the job waited for the broker, a consumer and its owner's running limit."""
+    return None if job.started_at is None else round((job.started_at - job.submitted_at).total_seconds(), 3)
+
+
 def iso(value: Any) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
@@ -245,7 +263,9 @@ def job_to_dict(job: Job) -> dict[str, Any]:
         "output_key": job.output_key,
         "output_bytes": job.output_bytes,
         "log_key": job.log_key,
+        "expired_at": iso(job.expired_at),
         "usage": {
+            "queue_wait_seconds": queue_wait_seconds(job),
             "wall_seconds": job.wall_seconds,
             "cpu_seconds": job.cpu_seconds,
             "peak_memory_bytes": job.peak_memory_bytes,

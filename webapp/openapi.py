@@ -31,10 +31,11 @@ def _errors(*statuses: int) -> dict[str, Schema]:
         401: "no valid session or bearer token",
         404: "no such job, or another user's job",
         409: "the job is in a state that does not allow this",
-        410: "the stored object is gone or damaged",
+        410: "the stored object is gone or damaged, or the retention clean-up removed the job's files",
         413: "the upload is over the size limit",
         416: "the byte range lies outside the log",
-        422: "the zip or a limit breaks a rule; the message says which",
+        422: "the zip or a limit breaks a rule, or the output quota is used up; the message says which",
+        429: "too many of the caller's jobs are waiting to start (their queued limit)",
         503: "the object store or broker is unavailable; nothing was stored",
     }
     return {str(status): _json(_ref("Error"), reasons[status]) for status in statuses}
@@ -67,6 +68,7 @@ JOB: Schema = {
         "output_key",
         "output_bytes",
         "log_key",
+        "expired_at",
         "usage",
     ],
     "properties": {
@@ -91,11 +93,13 @@ JOB: Schema = {
         "output_key": _nullable("string"),
         "output_bytes": _nullable("integer"),
         "log_key": _nullable("string"),
+        "expired_at": _nullable("string", format="date-time", description="when retention removed the job's files"),
         "usage": {
             "type": "object",
             "additionalProperties": False,
-            "required": ["wall_seconds", "cpu_seconds", "peak_memory_bytes"],
+            "required": ["queue_wait_seconds", "wall_seconds", "cpu_seconds", "peak_memory_bytes"],
             "properties": {
+                "queue_wait_seconds": _nullable("number", description="from submission to start"),
                 "wall_seconds": _nullable("number"),
                 "cpu_seconds": _nullable("number"),
                 "peak_memory_bytes": _nullable("integer"),
@@ -213,7 +217,7 @@ PATHS: dict[str, Schema] = {
             "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": SUBMISSION}}},
             "responses": {
                 "201": {**_json(_ref("Job"), "the job, queued"), "headers": {"Location": {"schema": {"type": "string"}}}},
-                **_errors(400, 401, 413, 422, 503),
+                **_errors(400, 401, 413, 422, 429, 503),
             },
         },
     },
@@ -242,7 +246,7 @@ PATHS: dict[str, Schema] = {
             "responses": {
                 "200": {"description": "the whole log", "content": {"text/plain": {"schema": {"type": "string"}}}},
                 "206": {"description": "the range asked for", "content": {"text/plain": {"schema": {"type": "string"}}}},
-                **_errors(401, 404, 416, 503),
+                **_errors(401, 404, 410, 416, 503),
             },
         },
     },
@@ -319,7 +323,7 @@ PATHS: dict[str, Schema] = {
             "summary": "A new job from the same input zip, runtime, datasets and limits",
             "responses": {
                 "201": {**_json(_ref("Job"), "the new job, queued"), "headers": {"Location": {"schema": {"type": "string"}}}},
-                **_errors(400, 401, 404, 422, 503),
+                **_errors(400, 401, 404, 410, 422, 429, 503),
             },
         },
     },

@@ -12,7 +12,7 @@ from wtforms.validators import NumberRange, Optional
 from storage.models import Job
 from storage.states import JobState, UnknownStateError
 from webapp.datasets_pages import dataset_choices
-from webapp.downloads import log_response, member_response, output_response
+from webapp.downloads import expired_message, log_response, member_response, output_response
 from webapp.formatting import human_bytes, human_seconds, job_seconds, utc
 from webapp.jobs import JobFilter, Submission, SubmitError, cancel_job, get_job_or_404, list_jobs, resubmit_job, submit_job
 from webapp.outputs import csv_preview, safe_listing
@@ -110,6 +110,8 @@ def _outputs_context(record: Job) -> dict:
     """What the outputs section shows: the file list, image previews and the first rows of CSV files."""
     if record.output_key is None:
         return {"listing": None, "listing_error": None, "images": [], "csvs": {}}
+    if record.expired_at is not None:
+        return {"listing": None, "listing_error": expired_message(record), "images": [], "csvs": {}}
     store = services().store
     listing, listing_error = safe_listing(store, record.output_key)
     images = [f for f in listing.files if f.is_image][:MAX_IMAGE_PREVIEWS] if listing else []

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import current_app
 
 from producer.publisher import Publisher
 from storage.db import Database
+from storage.limits import LimitDefaults
 from storage.objects import ObjectStore
+from storage.retention import RetentionConfig
 from webapp.config import WebConfig
 
 
@@ -18,6 +20,8 @@ class Services:
     store: ObjectStore
     publisher: Publisher
     config: WebConfig
+    limits: LimitDefaults = field(default_factory=LimitDefaults)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
 
 
 def services() -> Services:
