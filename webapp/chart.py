@@ -61,10 +61,11 @@ class Chart:
 
 
 def nice_ceiling(value: int) -> int:
-    """The smallest 1, 2 or 5 times a power of ten at or above ``value`` (at least 4), so the axis reads well."""
+    """The smallest 1, 2, 4, 6 or 8 times a power of ten at or above ``value`` (at least 4): even, so the middle
+    tick is a whole number too, and the axis reads well."""
     value = max(value, 4)
     power = 10 ** math.floor(math.log10(value))
-    return next(step * power for step in (1, 2, 5, 10) if step * power >= value)
+    return next(step * power for step in (1, 2, 4, 6, 8, 10) if step * power >= value)
 
 
 def _label(history: History, index: int) -> str:
