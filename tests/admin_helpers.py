@@ -3,6 +3,7 @@ in the test database, per-user limits through the admin CLI."""
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 import sys
 import time
@@ -14,7 +15,7 @@ from typing import TypeVar
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import Process, free_port, labqueue_cli
+from tests.conftest import ApiUser, Process, free_port, labqueue_cli
 
 T = TypeVar("T")
 SLEEPER = "import time\nprint('started', flush=True)\ntime.sleep({seconds})\nprint('done')\n"
@@ -87,6 +88,16 @@ def set_limits(env: dict[str, str], name: str, **limits: str) -> None:
     options = [part for key, value in limits.items() for part in (f"--{key.replace('_', '-')}", value)]
     result = labqueue_cli(env, "set-limits", name, *options)
     assert result.returncode == 0, result.stderr
+
+
+def named_user(env: dict[str, str], base_url: str, name: str, admin: bool = False) -> ApiUser:
+    """A user with this name (make_user's are random), for pictures that read like a lab's."""
+    password = secrets.token_urlsafe(12)
+    created = labqueue_cli(env, "create-user", name, "--password-stdin", *(["--admin"] if admin else []), stdin=password + "\n")
+    assert created.returncode == 0, created.stderr
+    token = labqueue_cli(env, "create-token", name)
+    assert token.returncode == 0, token.stderr
+    return ApiUser(base_url, name, password, token.stdout.strip())
 
 
 def today() -> str:
