@@ -33,7 +33,7 @@ start producer "$LABQUEUE_VENV/bin/python" -m producer
 start consumer-python "$LABQUEUE_VENV/bin/python" -m consumer --runtime python --slots "$LABQUEUE_PYTHON_SLOTS"
 start consumer-matlab "$LABQUEUE_VENV/bin/python" -m consumer --runtime matlab --slots "$LABQUEUE_MATLAB_SLOTS"
 start web "$LABQUEUE_VENV/bin/gunicorn" --bind "$LABQUEUE_BIND" --workers "$LABQUEUE_WEB_WORKERS" \
-    --threads 4 --timeout 600 --access-logfile - 'webapp:create_app()'
+    --threads 4 --timeout 600 --access-logfile - --logger-class webapp.weblogging.StructuredLogger 'webapp:create_app()'
 wait_for_port "${LABQUEUE_BIND%:*}" "${LABQUEUE_BIND##*:}" 60
 
 cat <<MSG
