@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PYTEST_ARGS ?=
 
-.PHONY: up down test services images lint bench
+.PHONY: up down test test-compose services images lint bench
 
 ## up: install what is missing, start the services and labqueue (web on http://127.0.0.1:8000)
 up:
@@ -17,9 +17,14 @@ down:
 services:
 	@scripts/services.sh
 
-## test: set up the services, then run the whole test suite
+## test: set up the services, then run the whole test suite (but tests/compose: make test-compose)
 test: services
-	@set -a && . var/labqueue.env && set +a && $(VENV)/bin/pytest $(PYTEST_ARGS)
+	@set -a && . var/labqueue.env && set +a && $(VENV)/bin/pytest --ignore=tests/compose $(PYTEST_ARGS)
+
+## test-compose: build the compose images here, then test docker-compose.yml under Compose and a single-node Swarm
+test-compose: services
+	@scripts/compose.sh && scripts/compose-images.sh
+	@set -a && . var/labqueue.env && set +a && $(VENV)/bin/pytest tests/compose $(PYTEST_ARGS)
 
 ## images: (re)build the base and worker images
 images:

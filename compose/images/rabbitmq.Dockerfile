@@ -1,6 +1,6 @@
 # Local stand-in for rabbitmq:3.13-management where no registry can be reached:
 # Debian 12's rabbitmq-server (3.10) with the management plugin, run the way
-# the official image runs: in the foreground as user rabbitmq, node
+# the official image runs it: in the foreground as user rabbitmq, node
 # rabbit@<hostname>, logs on stdout, data in /var/lib/rabbitmq. RabbitMQ
 # itself reads RABBITMQ_DEFAULT_USER, _PASS and _VHOST on its first start.
 #   scripts/compose-images.sh builds it as labqueue/local-rabbitmq:3.10
@@ -22,6 +22,9 @@ RUN printf 'loopback_users.guest = true\nlisteners.tcp.default = 5672\nmanagemen
 ENV RABBITMQ_LOGS=- \
     HOME=/var/lib/rabbitmq
 USER rabbitmq
+WORKDIR /var/lib/rabbitmq
 VOLUME /var/lib/rabbitmq
 EXPOSE 5672 15672
-CMD ["rabbitmq-server"]
+# RabbitMQ's own start script, not Debian's /usr/sbin wrapper: that one sends
+# the log to a file and does not pass SIGTERM on (a clean stop).
+CMD ["/usr/lib/rabbitmq/bin/rabbitmq-server"]
