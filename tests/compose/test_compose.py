@@ -15,6 +15,7 @@ from pathlib import Path
 
 import docker
 import pytest
+import requests
 
 from tests.compose.conftest import Api, Compose, make_api, remove_job_leftovers, run, wait_health, write_env_file
 from tests.conftest import free_port, make_zip, read_zip
@@ -62,6 +63,7 @@ def stack(built: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sta
         LABQUEUE_EXPOSE_BIND=gateway,
         LABQUEUE_BROKER_PORT=str(free_port()),
         LABQUEUE_S3_PORT=str(free_port()),
+        LABQUEUE_RABBITMQ_UI_PORT=str(free_port()),
     )
     compose = Compose(f"labqueue-test-{secrets.token_hex(4)}", env_file, FILES)
     stack = Stack(compose, env, f"http://127.0.0.1:{port}", client.info()["Name"])
@@ -93,7 +95,8 @@ def test_up_comes_up_in_order_and_healthy(stack: Stack) -> None:
     report = wait_health(stack.base_url, {"python": 1, "matlab": 1})
     assert {c["name"] for c in report["consumers"]} >= {stack.consumer("consumer-python"), stack.consumer("consumer-matlab")}
 
-    # published: web on loopback; broker and S3 only with compose/expose.yml, on the bridge's address; nothing else
+    # published: web on loopback; with compose/expose.yml, broker and S3 on the bridge's address and the broker's
+    # management UI on loopback; nothing else
     published = {
         name: {
             (b["HostIp"], b["HostPort"])
@@ -104,9 +107,20 @@ def test_up_comes_up_in_order_and_healthy(stack: Stack) -> None:
     }
     gateway = stack.env["LABQUEUE_EXPOSE_BIND"]
     assert published.pop("web") == {("127.0.0.1", stack.env["LABQUEUE_WEB_PORT"])}
-    assert published.pop("rabbitmq") == {(gateway, stack.env["LABQUEUE_BROKER_PORT"])}
+    assert published.pop("rabbitmq") == {
+        (gateway, stack.env["LABQUEUE_BROKER_PORT"]),
+        ("127.0.0.1", stack.env["LABQUEUE_RABBITMQ_UI_PORT"]),
+    }
     assert published.pop("s3") == {(gateway, stack.env["LABQUEUE_S3_PORT"])}
     assert not any(published.values()), published
+
+    # the management plugin answers, with the broker's user
+    overview = requests.get(
+        f"http://127.0.0.1:{stack.env['LABQUEUE_RABBITMQ_UI_PORT']}/api/overview",
+        auth=("labqueue", stack.env["LABQUEUE_RABBITMQ_PASSWORD"]),
+        timeout=10,
+    )
+    assert overview.status_code == 200, overview.text
 
     # state in named volumes
     volumes = docker.from_env().volumes.list(filters={"label": f"com.docker.compose.project={stack.compose.project}"})
@@ -173,7 +187,7 @@ def test_a_consumer_on_another_machine_with_worker_yml(stack: Stack, tmp_path: P
     # only the other machine's consumer may take the job
     stack.compose("up", "-d", "--scale", "consumer-python=0")
     try:
-        worker("up", "-d", "consumer-python")
+        worker("up", "-d", "--wait", "consumer-python")
         name = stack.consumer("consumer-python", project=worker.project)
         deadline = time.monotonic() + 60
         while name not in {c["name"] for c in wait_health(stack.base_url, {"python": 1})["consumers"]}:
