@@ -79,6 +79,10 @@ def private_stack(slots: int, web_workers: int = 4, consumers: int = 1, **settin
             web = next(p for p, _ in processes if p.args == commands["web"])
             children = subprocess.run(["pgrep", "-P", str(web.pid)], check=False, capture_output=True, text=True).stdout.split()
             yield Stack(Client(url, token), env, [web.pid, *map(int, children)], password)
+        except BaseException:
+            for log_path in sorted(Path(logs).glob("*.log")):
+                sys.stderr.write(f"--- {log_path.name}\n{log_path.read_text(errors='replace')[-3000:]}\n")
+            raise
         finally:
             for process, log in processes:
                 process.terminate()
