@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +14,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK_KEY = 0x6C6162717565  # PostgreSQL advisory lock taken while migrating ("labque")
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -47,10 +49,29 @@ class Database:
             yield session
 
     def upgrade(self) -> None:
-        """Bring the schema to the newest migration (idempotent)."""
+        """Bring the schema to the newest migration (idempotent). Processes that start together (gunicorn's workers,
+        the producer) take turns: two applying the same migration at once would fail ("table already exists")."""
         if self.url.startswith("sqlite:///"):
             Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         config = AlembicConfig()
         config.set_main_option("script_location", str(MIGRATIONS))
         config.attributes["connection_url"] = self.url
-        command.upgrade(config, "head")
+        with self._migration_lock():
+            command.upgrade(config, "head")
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        """A lock file next to a SQLite database, an advisory lock on PostgreSQL."""
+        if self.url.startswith("sqlite:///"):
+            with Path(self.url.removeprefix("sqlite:///") + ".migrate-lock").open("a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                yield
+        elif self.engine.dialect.name == "postgresql":
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")
+                try:
+                    yield
+                finally:
+                    connection.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")
+        else:
+            yield
