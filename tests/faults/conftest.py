@@ -61,6 +61,20 @@ class Server(abc.ABC):
         except subprocess.TimeoutExpired:
             os.killpg(self.popen.pid, signal.SIGKILL)
             self.popen.wait()
+        self._wait_ports_free()
+
+    def _wait_ports_free(self, timeout: float = 60) -> None:
+        """The launcher can exit before the server's last process lets go of its ports: a restart would then fail."""
+        deadline = time.monotonic() + timeout
+        for port in self.listen_ports():
+            while subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True, check=False).stdout.strip():
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{self.name} still holds port {port} after stopping")
+                time.sleep(0.2)
+
+    @abc.abstractmethod
+    def listen_ports(self) -> list[int]:
+        """The ports the server listens on."""
 
 
 class PrivateBroker(Server):
@@ -81,6 +95,9 @@ class PrivateBroker(Server):
         )
         (root / "advanced.config").write_text("[{rabbit, [{channel_tick_interval, 1000}]}].\n")
         (root / "enabled_plugins").write_text("[].\n")
+
+    def listen_ports(self) -> list[int]:
+        return [self.port, self.dist_port]
 
     @property
     def url(self) -> str:
@@ -124,6 +141,9 @@ class PrivateStore(Server):
         identity["actions"] = ["Admin", "Read", "Write", "List", "Tagging"]
         (root / "s3.json").write_text(json.dumps({"identities": [identity]}))
         (root / "data").mkdir(exist_ok=True)
+
+    def listen_ports(self) -> list[int]:
+        return list(self.ports.values())
 
     @property
     def endpoint(self) -> str:
