@@ -22,6 +22,7 @@ class SandboxLimits:
     max_output_bytes: int = 1024 * MIB
     max_log_bytes: int = 10 * MIB
     container_runtime: str = "runc"
+    max_input_bytes: int = 512 * MIB
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> SandboxLimits:
@@ -34,6 +35,8 @@ class SandboxLimits:
             max_output_bytes=int(env.get("LABQUEUE_MAX_OUTPUT_MIB", cls.max_output_bytes // MIB)) * MIB,
             max_log_bytes=int(env.get("LABQUEUE_MAX_LOG_MIB", cls.max_log_bytes // MIB)) * MIB,
             container_runtime=env.get("LABQUEUE_CONTAINER_RUNTIME", cls.container_runtime),
+            # The web's upload limit: the consumer checks the stored zip again by the same rules.
+            max_input_bytes=int(env.get("LABQUEUE_MAX_UPLOAD_MIB", cls.max_input_bytes // MIB)) * MIB,
         )
 
 

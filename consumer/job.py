@@ -90,6 +90,7 @@ class JobRun:
         self.shutdown = shutdown
         self.limits = JobLimits.clamp(message.time_limit, message.memory_limit, config.limits)
         self.log = LogCapture(config.limits.max_log_bytes)
+        self.archive_limits = ArchiveLimits(max_upload_bytes=config.limits.max_input_bytes)
         self.usage = Usage()
         self.output_bytes: int | None = None
         self.environment: str | None = None  # base, cached or built: reported for the environment cache's metrics
@@ -190,8 +191,8 @@ class JobRun:
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as zipped:
             self._retry("fetching the input", lambda: self._download(self.message.input_key, zipped))
             try:
-                info = inspect_zip(zipped, "input.zip", self.runtime.name, ArchiveLimits())
-                requirements = read_member(zipped, info, "requirements.txt", MAX_REQUIREMENTS_BYTES)
+                info = inspect_zip(zipped, "input.zip", self.runtime.name, self.archive_limits)
+                requirements = read_member(zipped, info, "requirements.txt", MAX_REQUIREMENTS_BYTES, self.archive_limits)
             except ArchiveError as exc:
                 raise JobError(JobState.FAILED, f"input rejected: {exc}") from exc
             image, self.environment = self.environments.environment_for(
@@ -204,7 +205,7 @@ class JobRun:
             container = self._create_container(image, datasets)
             try:
                 try:
-                    container.put_archive("/job", zip_to_tar(zipped, info))
+                    container.put_archive("/job", zip_to_tar(zipped, info, self.archive_limits))
                 except ArchiveError as exc:
                     raise JobError(JobState.FAILED, f"input rejected: {exc}") from exc
                 except (docker.errors.APIError, requests.RequestException) as exc:

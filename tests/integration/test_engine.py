@@ -129,7 +129,8 @@ def test_consumer_killed_mid_job_restarts_clean_and_job_completes(user: ApiUser,
     job_id = user.submit(make_zip({"code.py": SLEEPER.format(seconds=6, marker="finished after restart")})).json()["id"]
     user.wait(job_id, until={"running"})
     selector = {"label": f"{LABEL_CONSUMER}={name}"}
-    assert docker_client.containers.list(filters=selector), "the job's container should be running"
+    # The "running" event goes out just before the container starts: look for it created or started.
+    assert docker_client.containers.list(all=True, filters=selector), "the job's container should exist"
 
     python_consumer.stop(signal.SIGKILL)
     restarted = start_consumer(test_env, log_dir, "python", slots=2, name=name)
