@@ -25,21 +25,13 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import requests
 
+from bench.isolated import read_env_file
 from storage.config import StorageConfig
 from storage.objects import ObjectStore
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV_FILE = Path(os.environ.get("LABQUEUE_VAR", ROOT / "var")) / "labqueue.env"
 TERMINAL = {"succeeded", "failed", "timed_out", "out_of_memory", "output_too_large", "cancelled", "system_error"}
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    values = {}
-    for line in path.read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#") and "=" in line:
-            key, _, value = line.partition("=")
-            values[key.strip()] = value.strip().strip("'\"")
-    return values
 
 
 def with_vhost(url: str, vhost: str) -> str:
