@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import functools
 import logging
+import socket
 import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, TypeVar
 
@@ -22,10 +23,11 @@ from consumer.config import ConsumerConfig
 from consumer.datasets import DatasetCache
 from consumer.environments import EnvironmentCache
 from consumer.errors import InfraError, JobError
+from consumer.job_files import attach_stdin, output_untouched, send_input
 from consumer.logcapture import LogCapture
 from consumer.output import OutputTooLarge, empty_tar, tar_to_zip
 from consumer.runtimes import Runtime
-from consumer.sandbox import JobLimits, container_spec, labels, volume_name
+from consumer.sandbox import OUTPUT_PATH, JobLimits, container_spec, labels, volume_name
 from producer.contract import JobEvent, JobMessage
 from producer.publisher import PublishError
 from storage.archive import ArchiveError, ArchiveLimits, inspect_zip, read_member, zip_to_tar
@@ -204,13 +206,7 @@ class JobRun:
             remove_job_leftovers(self.client, self.job_id)  # an earlier attempt here whose consumer died
             container = self._create_container(image, datasets)
             try:
-                try:
-                    container.put_archive("/job", zip_to_tar(zipped, info, self.archive_limits))
-                except ArchiveError as exc:
-                    raise JobError(JobState.FAILED, f"input rejected: {exc}") from exc
-                except (docker.errors.APIError, requests.RequestException) as exc:
-                    raise InfraError(f"copying the project into the container failed: {exc}") from exc
-                return self._finish(*self._execute(container))
+                return self._finish(*self._execute(container, zip_to_tar(zipped, info, self.archive_limits), info.ships_output))
             except JobError as exc:
                 return self._finish(exc.state, exc.reason, exc.exit_code)
             finally:
@@ -247,14 +243,16 @@ class JobRun:
             self._remove_volume()
             raise InfraError(f"creating the container failed: {exc}") from exc
 
-    def _execute(self, container: Any) -> tuple[JobState, str, int | None]:
+    def _execute(self, container: Any, project_tar: Iterator[bytes], ships_output: bool) -> tuple[JobState, str, int | None]:
         self._progress(self.event(JobState.RUNNING, "running"))
         started = time.monotonic()
         try:
+            stdin = attach_stdin(self.client, container)
             container.start()
-        except docker.errors.APIError as exc:
+        except (docker.errors.APIError, requests.RequestException) as exc:
             raise InfraError(f"starting the container failed: {exc}") from exc
         LOGGER.info("job %s: container started (attempt %d)", self.job_id, self.attempt)
+        self._send_project(container, stdin, project_tar)
         build_log = self.log.getvalue()
         exited = threading.Event()
         log_follower = threading.Thread(target=self._follow_log, args=(container, self.log), daemon=True)
@@ -282,7 +280,7 @@ class JobRun:
         if stop_reason is not None and stop_reason[0] is JobState.CANCELLED:
             return stop_reason[0], stop_reason[1], None
         try:
-            self._collect_output(container)  # also after a timeout or OOM kill: partial results help
+            self._collect_output(container, ships_output)  # also after a timeout or OOM kill: partial results help
         except OutputTooLarge as exc:
             return JobState.OUTPUT_TOO_LARGE, str(exc), exit_code
         if stop_reason is not None:
@@ -292,6 +290,16 @@ class JobRun:
         if exit_code == 0:
             return JobState.SUCCEEDED, "exited with code 0", 0
         return JobState.FAILED, f"exited with code {exit_code}", exit_code
+
+    def _send_project(self, container: Any, stdin: socket.socket, project_tar: Iterator[bytes]) -> None:
+        try:
+            send_input(stdin, project_tar)
+        except ArchiveError as exc:
+            self._kill(container)
+            raise JobError(JobState.FAILED, f"input rejected: {exc}") from exc
+        except OSError as exc:  # Docker went away, or tar in the sandbox stopped reading (e.g. its volume is full)
+            self._kill(container)
+            raise InfraError(f"copying the project into the container failed: {exc}") from exc
 
     def _wait(self, container: Any, started: float) -> tuple[JobState, str] | None:
         """Wait for the container to exit; kill it at the time limit or on cancel and say why."""
@@ -382,13 +390,19 @@ class JobRun:
         rate = min(max((c1 - c0) / max(t1 - t0, 1e-3), 0.0), self.config.limits.cpus)
         self.usage.cpu_seconds = round(c1 + rate * max(exited_at - t1, 0.0), 3)
 
-    def _collect_output(self, container: Any) -> None:
-        """Copy /job/output out through the Docker API and store it as the output zip."""
+    def _collect_output(self, container: Any, ships_output: bool) -> None:
+        """Copy /job/output out through the Docker API and store it as the output zip.
+
+        An output/ the job left as it was unpacked, empty, is not copied: each copy re-executes dockerd (some 50 ms
+        of CPU), a cost a short job would pay for nothing.
+        """
+        stream = None
         try:
-            stream, _stat = container.get_archive("/job/output")
+            if ships_output or not output_untouched(self.client, container):
+                stream, _stat = container.get_archive(OUTPUT_PATH)
         except docker.errors.NotFound:
-            stream = None
-        except docker.errors.APIError as exc:
+            pass
+        except (docker.errors.APIError, requests.RequestException) as exc:
             raise InfraError(f"copying output/ out failed: {exc}") from exc
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as zipped:
             summary = tar_to_zip(stream or empty_tar(), zipped, self.config.limits.max_output_bytes)

@@ -12,6 +12,10 @@ from consumer.config import MIB, SandboxLimits
 
 JOB_USER = "1000:1000"
 WORKDIR = "/job"
+OUTPUT_PATH = f"{WORKDIR}/output"
+# The project arrives on stdin (consumer/job_files.py): tar, as the job user so that all it writes is the job's, unpacks
+# it, then the job runs with an empty stdin, as it would without one. Any image with sh and tar can be a runtime's.
+UNPACK_THEN_RUN = ("sh", "-c", f'tar -x -f - -C {WORKDIR} && exec "$@" </dev/null', "labqueue-unpack")
 DATA_DIR = "/data"
 LABEL_JOB = "labqueue.job"
 LABEL_CONSUMER = "labqueue.consumer"
@@ -63,7 +67,8 @@ def container_spec(
     mounts |= {volume: {"bind": f"{DATA_DIR}/{name}", "mode": "ro"} for name, volume in (datasets or {}).items()}
     return {
         "image": image,
-        "command": list(command),
+        "command": [*UNPACK_THEN_RUN, *command],
+        "stdin_open": True,  # the project arrives on stdin; with "detach" unset, docker-py also sets StdinOnce
         "name": container_name(job_id, attempt),
         "user": JOB_USER,
         "working_dir": WORKDIR,
@@ -92,5 +97,4 @@ def container_spec(
         "labels": labels(job_id, consumer),
         # Docker's own copy of the log is bounded too; what we keep is capped by LogCapture.
         "log_config": LogConfig(type=LogConfig.types.JSON, config={"max-size": "50m", "max-file": "2"}),
-        "detach": True,
     }

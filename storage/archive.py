@@ -31,6 +31,9 @@ JOB_USER = "job"
 
 _CHUNK = 64 * 2**10
 _ZIP_EPOCH = 315532800  # 1980-01-01, the earliest time a zip can state
+# output/ is unpacked with this time: a job that adds, removes or renames anything in it moves the time on, so an
+# unchanged time after the run says there is nothing to copy out.
+OUTPUT_DIR_MTIME = _ZIP_EPOCH
 _ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # first entry, or an empty zip
 _METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
 _FLAG_ENCRYPTED = 0x1 | 0x40  # traditional or strong encryption
@@ -98,6 +101,7 @@ class ProjectInfo:
     entries: int  # entries in the zip, as counted against max_entries
     uncompressed_bytes: int  # declared total, as counted against max_total_uncompressed
     has_requirements: bool
+    ships_output: bool  # the zip has files under output/ (the job starts with them there)
 
 
 @dataclass(frozen=True)
@@ -128,7 +132,8 @@ class _Project:
     def info(self, name: str) -> ProjectInfo:
         requirements = self.members.get(REQUIREMENTS_FILE)
         has_requirements = requirements is not None and not requirements.is_dir
-        return ProjectInfo(name, self.runtime, self.prefix, self.entries, self.uncompressed_bytes, has_requirements)
+        ships_output = any(path.startswith(OUTPUT_DIR + "/") for path in self.members)
+        return ProjectInfo(name, self.runtime, self.prefix, self.entries, self.uncompressed_bytes, has_requirements, ships_output)
 
 
 def inspect_zip(
@@ -171,13 +176,13 @@ def read_member(
 
 
 def zip_to_tar(file: BinaryIO, info: ProjectInfo, limits: ArchiveLimits = ArchiveLimits()) -> Iterator[bytes]:
-    """Stream the project as an uncompressed tar for Docker's put_archive.
+    """Stream the project as an uncompressed tar, for the sandbox's stdin.
 
     Paths are relative to the project root. All rules are checked again, since
     the stored zip is read back long after its upload, and each member must
     unpack to exactly its declared size (else ArchiveError mid-stream). Every
-    folder gets an entry owned by the job user, because Docker would create
-    missing parents as root, and an ``output/`` folder is always present.
+    folder gets an entry owned by the job user, and an ``output/`` folder is
+    always present (dated OUTPUT_DIR_MTIME).
     """
     with _open_zip(file, limits) as archive:
         yield from _tar_stream(archive, _rescan(archive, info, limits))
@@ -429,7 +434,7 @@ def _tar_stream(archive: zipfile.ZipFile, project: _Project) -> Iterator[bytes]:
     members = project.members
     newest = max((_mtime(entry.zinfo) for entry in members.values()), default=_ZIP_EPOCH)
     for path in sorted(project.folders):  # a parent sorts before its children
-        mtime = _mtime(members[path].zinfo) if path in members else newest
+        mtime = OUTPUT_DIR_MTIME if path == OUTPUT_DIR else _mtime(members[path].zinfo) if path in members else newest
         yield _tar_header(path, tarfile.DIRTYPE, 0o755, 0, mtime)
     for path, entry in members.items():
         if entry.is_dir:

@@ -16,6 +16,7 @@ import pytest
 
 from storage.archive import (
     ENTRY_FILES,
+    OUTPUT_DIR_MTIME,
     ArchiveError,
     ArchiveLimits,
     ProjectInfo,
@@ -99,6 +100,7 @@ def test_files_at_root_name_the_project_after_the_zip():
         entries=2,
         uncompressed_bytes=len(CODE[1]) + 4,
         has_requirements=False,
+        ships_output=False,
     )
 
 
@@ -112,6 +114,7 @@ def test_single_top_folder_is_the_project():
     info = inspect_zip(buffer, "upload.zip")
     assert (info.project, info.runtime, info.prefix) == ("proj", "matlab", "proj/")
     assert info.has_requirements and info.entries == 4
+    assert not info.ships_output
 
 
 @pytest.mark.parametrize(("entry", "runtime"), sorted(ENTRY_FILES.items()))
@@ -447,12 +450,18 @@ def test_tar_names_modes_owner_and_content():
     assert {(m.uid, m.gid, m.uname, m.gname) for m in members.values()} == {(1000, 1000, "job", "job")}
     expected_mtime = datetime(2024, 5, 6, 7, 8, 10, tzinfo=UTC).timestamp()
     assert members["code.py"].mtime == members["empty"].mtime == expected_mtime
+    assert members["output"].mtime == OUTPUT_DIR_MTIME
     assert contents == {
         "code.py": b"print(1)\n",
         "run.sh": b"#!/bin/sh\n",
         "deep/er/data.bin": payload,
         "emptyfile": b"",
     }
+
+
+def test_files_under_output_are_shipped():
+    buffer = make_zip(CODE, ("output/previous.csv", "1\n"))
+    assert inspect_zip(buffer, "a.zip").ships_output
 
 
 def test_tar_has_the_parents_of_named_folders():
