@@ -11,6 +11,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, BinaryIO, TypeVar
 
 import docker
@@ -60,6 +61,11 @@ class Usage:
     peak_memory_bytes: int | None = None
 
 
+def _docker_time(stamp: str) -> float:
+    """Seconds since the epoch of a time as Docker writes it (RFC 3339, nanoseconds cut to microseconds)."""
+    return datetime.fromisoformat(stamp).timestamp()
+
+
 class JobRun:
     """Runs one job message to its final event. Raises InfraError when the infrastructure, not the job, failed."""
 
@@ -96,7 +102,7 @@ class JobRun:
         self.usage = Usage()
         self.output_bytes: int | None = None
         self.environment: str | None = None  # base, cached or built: reported for the environment cache's metrics
-        self._cpu_samples: deque[tuple[float, float]] = deque(maxlen=2)  # (monotonic time, CPU seconds)
+        self._cpu_samples: deque[tuple[float, float]] = deque(maxlen=2)  # (Docker's time of the reading, CPU seconds)
         self._container: Any = None
 
     # -- reporting -------------------------------------------------------------------------------
@@ -203,7 +209,8 @@ class JobRun:
             datasets = self.datasets.volumes_for(self.message.datasets, self.log)
             if self.cancelled.is_set():
                 raise JobError(JobState.CANCELLED, "cancelled before it started")
-            remove_job_leftovers(self.client, self.job_id)  # an earlier attempt here whose consumer died
+            if self.attempt > 1:
+                remove_job_leftovers(self.client, self.job_id)  # an earlier attempt here whose consumer died
             container = self._create_container(image, datasets)
             try:
                 return self._finish(*self._execute(container, zip_to_tar(zipped, info, self.archive_limits), info.ships_output))
@@ -257,7 +264,6 @@ class JobRun:
         exited = threading.Event()
         log_follower = threading.Thread(target=self._follow_log, args=(container, self.log), daemon=True)
         sampler = threading.Thread(target=self._sample_usage, args=(container, exited), daemon=True)
-        self._cpu_samples.append((started, 0.0))
         log_follower.start()
         sampler.start()
         try:
@@ -266,16 +272,16 @@ class JobRun:
             exited.set()
         exited_at = time.monotonic()
         self.usage.wall_seconds = round(exited_at - started, 3)
-        # A stats call racing the exit can block for most of a second: it is not waited for, the CPU time after the
-        # last sample is extrapolated instead (_add_cpu_tail). The live log is complete once its stream ended, unless
-        # Docker rotated its log file (only possible for large logs): then it is read again.
-        sampler.join(timeout=0.05)
-        self._add_cpu_tail(exited_at)
+        # The live log is complete once its stream ended, unless Docker rotated its log file (only possible for large
+        # logs): then it is read again.
         log_follower.join(timeout=0.2)
         if log_follower.is_alive() or self.log.total - len(build_log) > ROTATION_SAFE_LOG_BYTES:
             self._reread_log(container, build_log)
         container.reload()
         state = container.attrs["State"]
+        # A stats call racing the exit can block for most of a second: the sampler is not waited for, the CPU time
+        # after its last sample is extrapolated instead.
+        self._add_cpu_tail(_docker_time(state["StartedAt"]), _docker_time(state["FinishedAt"]))
         exit_code = state.get("ExitCode")
         if stop_reason is not None and stop_reason[0] is JobState.CANCELLED:
             return stop_reason[0], stop_reason[1], None
@@ -374,21 +380,23 @@ class JobRun:
             if peak:
                 self.usage.peak_memory_bytes = max(self.usage.peak_memory_bytes or 0, peak)
             cpu = ((stats.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage")
-            if cpu:
+            if cpu and stats.get("read"):
                 self.usage.cpu_seconds = round(cpu / 1e9, 3)
-                self._cpu_samples.append((time.monotonic(), cpu / 1e9))
+                self._cpu_samples.append((_docker_time(stats["read"]), cpu / 1e9))
             if exited.wait(USAGE_SAMPLE_SECONDS):
                 return
 
-    def _add_cpu_tail(self, exited_at: float) -> None:
+    def _add_cpu_tail(self, started: float, finished: float) -> None:
         """Add the CPU time used after the last sample: the cgroup goes with the container, so up to one sampling
         interval at the end is never measured. It is extrapolated at the rate of the last interval, at most the
-        job's CPUs (a job burning 2 s of CPU otherwise shows about 1.9)."""
-        if len(self._cpu_samples) < 2:
+        job's CPUs (a job burning 2 s of CPU otherwise shows about 1.9). All times are Docker's own (each reading's,
+        the container's start and finish), so a slow stats call does not skew the rate."""
+        samples = [(started, 0.0), *list(self._cpu_samples)]  # a copy: the sampler may still append
+        if len(samples) < 2:
             return
-        (t0, c0), (t1, c1) = self._cpu_samples[0], self._cpu_samples[-1]  # by index: the sampler may still append
+        (t0, c0), (t1, c1) = samples[-2:]
         rate = min(max((c1 - c0) / max(t1 - t0, 1e-3), 0.0), self.config.limits.cpus)
-        self.usage.cpu_seconds = round(c1 + rate * max(exited_at - t1, 0.0), 3)
+        self.usage.cpu_seconds = round(c1 + rate * max(finished - t1, 0.0), 3)
 
     def _collect_output(self, container: Any, ships_output: bool) -> None:
         """Copy /job/output out through the Docker API and store it as the output zip.
