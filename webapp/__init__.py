@@ -18,6 +18,7 @@ from storage.retention import RetentionConfig
 from webapp import account, admin, api, auth, datasets_api, datasets_pages, metrics, pages, weblogging
 from webapp.config import WebConfig
 from webapp.services import Services
+from webapp.uploads import LabqueueRequest
 
 LOGGER = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ PUBLISH_COOLDOWN_SECONDS = 5.0
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app from the environment; ``test_config`` may pass ready-made settings objects and Flask options."""
     app = Flask(__name__)
+    app.request_class = LabqueueRequest
     overrides = dict(test_config or {})
     web = overrides.pop("WEB_CONFIG", None) or WebConfig.from_env()
     storage = overrides.pop("STORAGE_CONFIG", None) or StorageConfig.from_env()

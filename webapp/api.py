@@ -26,6 +26,7 @@ from webapp.jobs import (
 from webapp.openapi import openapi_document
 from webapp.outputs import OutputError, list_output
 from webapp.services import services
+from webapp.uploads import staged_input
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf = CSRFProtect()
@@ -103,7 +104,7 @@ def create_job():
     if upload is None or not upload.filename:
         return error(400, "no_file", "send the zip as the multipart field 'file'")
     submission = Submission(
-        file=upload.stream,
+        upload=staged_input(upload),
         filename=upload.filename,
         runtime=request.form.get("runtime"),
         time_limit=request.form.get("time_limit"),

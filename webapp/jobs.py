@@ -3,10 +3,9 @@ up, list, cancel."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 from flask import abort
 from sqlalchemy import func, select
@@ -20,13 +19,12 @@ from storage.archive import ArchiveError, ArchiveLimits, inspect_zip
 from storage.datasets import DatasetError, resolve_refs
 from storage.models import Job, new_id, utcnow
 from storage.objects import ObjectStoreError, cancel_key, input_key
+from storage.staged_input import StagedInput
 from storage.states import DEFAULT_REASONS, JobState, can_transition, parse_state
 from webapp.fairuse import fair_use_refusal
 from webapp.services import Services
 
 LOGGER = logging.getLogger(__name__)
-
-HASH_CHUNK = 1024 * 1024
 
 
 class SubmitError(ValueError):
@@ -40,7 +38,7 @@ class SubmitError(ValueError):
 
 @dataclass(frozen=True)
 class Submission:
-    file: IO[bytes]
+    upload: StagedInput  # on its way to the store already; nothing is visible there before submit_job commits it
     filename: str
     runtime: str | None
     time_limit: str | None
@@ -60,18 +58,9 @@ def _limit(raw: str | None, default: int, maximum: int, what: str, unit: str) ->
     return value
 
 
-def _sha256_and_size(file: IO[bytes]) -> tuple[str, int]:
-    file.seek(0)
-    digest, size = hashlib.sha256(), 0
-    while chunk := file.read(HASH_CHUNK):
-        digest.update(chunk)
-        size += len(chunk)
-    file.seek(0)
-    return digest.hexdigest(), size
-
-
 def submit_job(services: Services, owner_id: int, submission: Submission) -> Job:
-    """Check the zip, store it, record the job with its outbox entry in one transaction, then try to publish it."""
+    """Check the zip, commit its staged upload, record the job with its outbox entry in one transaction, then try to
+    publish it. A refusal leaves the upload uncommitted: closing it with the request aborts it."""
     config = services.config
     time_limit = _limit(submission.time_limit, config.default_time_limit, config.max_time_limit, "time_limit", "seconds")
     memory_limit = _limit(submission.memory_limit, config.default_memory_mib, config.max_memory_mib, "memory_limit", "MiB")
@@ -79,7 +68,7 @@ def submit_job(services: Services, owner_id: int, submission: Submission) -> Job
     if runtime is not None and runtime not in services.publisher.config.runtimes:
         raise SubmitError(422, "unknown_runtime", f"unknown runtime {runtime!r}")
     try:
-        info = inspect_zip(submission.file, submission.filename, runtime, ArchiveLimits(max_upload_bytes=config.max_upload_bytes))
+        info = inspect_zip(submission.upload.file, submission.filename, runtime, ArchiveLimits(max_upload_bytes=config.max_upload_bytes))
     except ArchiveError as exc:
         raise SubmitError(422, exc.code, str(exc)) from exc
     try:
@@ -88,10 +77,9 @@ def submit_job(services: Services, owner_id: int, submission: Submission) -> Job
     except DatasetError as exc:
         raise SubmitError(422, exc.code, str(exc)) from exc
     _check_fair_use(services, owner_id)
-    sha256, size = _sha256_and_size(submission.file)
-    job_id = new_id()
+    job_id = submission.upload.job_id
     try:
-        services.store.put_stream(input_key(job_id), submission.file, size, "application/zip")
+        sha256, size = submission.upload.commit()
     except ObjectStoreError as exc:
         LOGGER.error("upload of job %s not stored: %s", job_id, exc)
         raise SubmitError(503, "storage_unavailable", "the object store is unavailable; nothing was stored, try again shortly") from exc

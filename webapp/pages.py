@@ -17,6 +17,7 @@ from webapp.formatting import human_bytes, human_seconds, job_seconds, utc
 from webapp.jobs import JobFilter, Submission, SubmitError, cancel_job, get_job_or_404, list_jobs, resubmit_job, submit_job
 from webapp.outputs import csv_preview, safe_listing
 from webapp.services import services
+from webapp.uploads import staged_input
 
 bp = Blueprint("pages", __name__)
 bp.add_app_template_filter(human_bytes)
@@ -54,15 +55,15 @@ def upload():
     form.datasets.choices = dataset_choices()
     error = None
     if form.validate_on_submit():
-        submission = Submission(
-            file=form.file.data.stream,
-            filename=form.file.data.filename or "project.zip",
-            runtime=form.runtime.data,
-            time_limit=str(form.time_limit.data) if form.time_limit.data else None,
-            memory_limit=str(form.memory_limit.data) if form.memory_limit.data else None,
-            datasets=form.datasets.data or [],
-        )
         try:
+            submission = Submission(
+                upload=staged_input(form.file.data),
+                filename=form.file.data.filename or "project.zip",
+                runtime=form.runtime.data,
+                time_limit=str(form.time_limit.data) if form.time_limit.data else None,
+                memory_limit=str(form.memory_limit.data) if form.memory_limit.data else None,
+                datasets=form.datasets.data or [],
+            )
             job = submit_job(services(), current_user.id, submission)
         except SubmitError as exc:
             error = str(exc)

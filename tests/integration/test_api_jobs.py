@@ -3,12 +3,15 @@ filters and pages, server-sent events, consistent JSON errors."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import time
 
 import pytest
 import requests
 
+from storage.staged_input import PART_SIZE
 from tests.conftest import ApiUser, make_user, make_zip, read_zip
 from tests.web import PLOTS_CODE
 
@@ -83,6 +86,19 @@ def test_resubmit_runs_the_same_zip_again(plotter: ApiUser, plotted: dict) -> No
     finished = plotter.wait(again["id"])
     assert finished["status"] == "succeeded"
     assert plotter.get(f"/api/v1/jobs/{again['id']}/files").json()["total_files"] == 4
+
+
+def test_a_zip_of_several_parts_is_stored_whole_with_its_sha256_and_size(plotter: ApiUser) -> None:
+    """Its parts went on to the store while it arrived (storage/staged_input.py): they must join up to the zip."""
+    zipped = make_zip({"code.py": "print('parts')", "data.bin": os.urandom(2 * PART_SIZE + 12345)})
+
+    response = plotter.submit(zipped, "parts.zip")
+
+    assert response.status_code == 201, response.text
+    job = response.json()
+    assert (job["input_size"], job["input_sha256"]) == (len(zipped), hashlib.sha256(zipped).hexdigest())
+    assert plotter.get(f"/api/v1/jobs/{job['id']}/input").content == zipped
+    assert plotter.wait(job["id"])["status"] == "succeeded"
 
 
 def test_lists_are_paginated_newest_first_and_filtered(test_env, live_server, python_consumer) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import socket
 import stat
 import time
@@ -11,6 +12,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from storage.config import StorageConfig
+from storage.objects import ObjectStore
+from storage.staged_input import PART_SIZE
 from tests.conftest import ApiUser, make_zip
 
 
@@ -46,6 +50,23 @@ def test_bad_zips_are_refused_with_the_reason_and_nothing_stored(user: ApiUser, 
     body = response.json()
     assert body["error"] == code and body["message"]
     assert user.get("/api/v1/jobs").json()["total"] == before
+
+
+def stored_inputs(store: ObjectStore) -> set[str]:
+    listing = store.client.list_objects(bucket_name=store.bucket, prefix="jobs/", recursive=True)
+    return {item.object_name for item in listing if item.object_name.endswith("/input.zip")}
+
+
+def test_a_refused_zip_of_several_parts_leaves_nothing_in_the_store(user: ApiUser, test_env: dict[str, str]) -> None:
+    """Its parts went on to the store while it arrived (storage/staged_input.py); the refusal aborts that upload."""
+    store = ObjectStore(StorageConfig.from_env(test_env))
+    before = stored_inputs(store)
+
+    response = user.submit(make_zip({"src/code.py": "print(1)", "data.bin": os.urandom(2 * PART_SIZE)}), "nested.zip")
+
+    assert response.status_code == 422 and response.json()["error"] == "no_entry_file"
+    assert stored_inputs(store) == before
+    assert store.client._list_multipart_uploads(bucket_name=store.bucket, prefix="jobs/").uploads == []
 
 
 def test_encrypted_entries_are_refused(user: ApiUser) -> None:

@@ -15,7 +15,7 @@ TINY = {
     "job_overhead": ["2"],
     "throughput": ["3", "1"],
     "makespan": ["2", "1", "2"],
-    "transfer": ["8"],
+    "transfer": ["8", "1"],
     "web_load": ["100", "1"],
     "env_cache": ["1"],
 }
