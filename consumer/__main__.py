@@ -6,9 +6,8 @@ import argparse
 import signal
 import threading
 
-import docker
-
 from consumer.config import ConsumerConfig
+from consumer.docker_client import docker_client
 from consumer.runtimes import load_runtime
 from consumer.service import ConsumerService
 from producer.config import BrokerConfig
@@ -28,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
         config=config,
         broker=BrokerConfig.from_env(),
         runtime=load_runtime(args.runtime),
-        client=docker.from_env(timeout=120),
+        client=docker_client(config.slots),
         store=ObjectStore(StorageConfig.from_env()),
     )
     stop = threading.Event()

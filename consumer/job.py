@@ -465,7 +465,7 @@ class JobRun:
 
     def _remove_volume(self) -> None:
         try:
-            self.client.volumes.get(volume_name(self.job_id, self.attempt)).remove(force=True)
+            self.client.api.remove_volume(volume_name(self.job_id, self.attempt), force=True)
         except docker.errors.NotFound:
             pass
         except docker.errors.APIError:

@@ -28,13 +28,14 @@ def main() -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    relay = threading.Thread(target=run_relay, args=(db, broker, LimitDefaults.from_env(), stop), name="relay")
+    job_ended = threading.Event()  # the recorder wakes the relay: a held job is released as soon as a slot frees
+    relay = threading.Thread(target=run_relay, args=(db, broker, LimitDefaults.from_env(), stop, job_ended), name="relay")
     relay.start()
     store = ObjectStore(storage)
     retention = threading.Thread(target=run_retention, args=(db, store, RetentionConfig.from_env(), stop), name="retention")
     retention.start()
     LOGGER.info("producer running: relay and recorder")
-    run_recorder(db, broker, stop)
+    run_recorder(db, broker, stop, job_ended)
     relay.join()
     retention.join()
     LOGGER.info("producer stopped")

@@ -19,6 +19,7 @@ from producer.recorder import apply_event, apply_heartbeat, mark_system_error
 from producer.topology import DEAD_QUEUE, EVENTS_QUEUE, declare
 from storage.db import Database
 from storage.limits import LimitDefaults
+from storage.states import parse_state
 
 LOGGER = logging.getLogger(__name__)
 
@@ -27,17 +28,19 @@ FAST_PATH_GRACE = timedelta(seconds=5)
 MAX_BACKOFF = 30.0
 
 
-def run_relay(db: Database, config: BrokerConfig, limits: LimitDefaults, stop: threading.Event) -> None:
-    """Publish outbox entries the web process could not, and held ones as their owners' slots free up."""
+def run_relay(db: Database, config: BrokerConfig, limits: LimitDefaults, stop: threading.Event, job_ended: threading.Event) -> None:
+    """Publish outbox entries the web process could not, and held ones as their owners' slots free up: a pass every
+    RELAY_INTERVAL, and at once when the recorder sees a job end (a held job should not wait for the next tick)."""
     publisher = Publisher(config)
     try:
         while not stop.is_set():
+            job_ended.clear()
             try:
                 if count := publish_pending(db, publisher, FAST_PATH_GRACE, limits):
                     LOGGER.info("relay published %d job(s)", count)
             except Exception:
                 LOGGER.exception("relay pass failed; retrying")
-            stop.wait(RELAY_INTERVAL)
+            job_ended.wait(RELAY_INTERVAL)
     finally:
         publisher.close()
 
@@ -45,12 +48,14 @@ def run_relay(db: Database, config: BrokerConfig, limits: LimitDefaults, stop: t
 class Recorder:
     """Consumes job events and dead-lettered jobs and writes them into the database."""
 
-    def __init__(self, db: Database, config: BrokerConfig) -> None:
+    def __init__(self, db: Database, config: BrokerConfig, job_ended: threading.Event) -> None:
         self.db = db
         self.config = config
+        self.job_ended = job_ended  # set when a job reached a terminal state: its owner may have held jobs to release
 
     def on_event(self, channel: BlockingChannel, method: pika.spec.Basic.Deliver, _props: pika.BasicProperties, body: bytes) -> None:
         kind = _peek_type(body)
+        ended = False
         try:
             with self.db.session() as session:
                 if kind == Heartbeat.TYPE:
@@ -59,9 +64,12 @@ class Recorder:
                     event = decode(body, JobEvent)
                     if apply_event(session, event):
                         LOGGER.info("job %s is %s", event.job_id, event.status)
+                        ended = parse_state(event.status).is_terminal
         except ContractError as exc:
             LOGGER.error("dropping malformed event: %s: %r", exc, body[:200])
         channel.basic_ack(method.delivery_tag)
+        if ended:  # committed: the relay now counts one running job less
+            self.job_ended.set()
 
     def on_dead_letter(self, channel: BlockingChannel, method: pika.spec.Basic.Deliver, _props: pika.BasicProperties, body: bytes) -> None:
         try:
@@ -98,9 +106,9 @@ def _peek_type(body: bytes) -> str | None:
         return None
 
 
-def run_recorder(db: Database, config: BrokerConfig, stop: threading.Event) -> None:
+def run_recorder(db: Database, config: BrokerConfig, stop: threading.Event, job_ended: threading.Event) -> None:
     """Run the recorder, reconnecting with capped backoff until ``stop`` is set."""
-    recorder = Recorder(db, config)
+    recorder = Recorder(db, config, job_ended)
     delay = 1.0
     while not stop.is_set():
         try:

@@ -14,7 +14,7 @@ import logging
 import os
 import tempfile
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from minio.datatypes import Part
 
@@ -55,8 +55,9 @@ class StagedInput:
         self._committed = False
         self._starting = threading.Lock()
         self._upload_id: str | None = None  # opened by the first uploader to claim a full part
-        self._executor = ThreadPoolExecutor(max_workers=uploaders, thread_name_prefix="staged-input")
-        self._uploads = [self._executor.submit(self._send_parts) for _ in range(uploaders)]
+        self._uploaders = uploaders
+        self._executor: ThreadPoolExecutor | None = None  # started with the first full part: most zips never fill one
+        self._uploads: list[Future[list[Part]]] = []
 
     def write(self, data: bytes) -> int:
         """Append to the file and the hash (the form parser's call); a full part waiting wakes an uploader."""
@@ -67,6 +68,9 @@ class StagedInput:
         with self._changed:
             self._written += len(data)
             if self._written - self._claimed >= self._part_size:
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(max_workers=self._uploaders, thread_name_prefix="staged-input")
+                    self._uploads = [self._executor.submit(self._send_parts) for _ in range(self._uploaders)]
                 self._changed.notify()
         return len(data)
 
@@ -98,7 +102,8 @@ class StagedInput:
         with self._changed:
             self._stopped = True
             self._changed.notify_all()
-        self._executor.shutdown(wait=True)  # no part in flight once aborted
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)  # no part in flight once aborted
         try:
             if not self._committed and self._upload_id is not None:
                 self._store.abort_multipart(self.key, self._upload_id)

@@ -13,7 +13,7 @@ from tests.conftest import ROOT
 
 TINY = {
     "job_overhead": ["2"],
-    "throughput": ["3", "1"],
+    "throughput": ["3", "1", "--rounds", "1"],
     "makespan": ["2", "1", "2"],
     "transfer": ["8", "1"],
     "web_load": ["100", "1"],
