@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from producer.contract import JobEvent
+from producer.config import BrokerConfig
+from producer.contract import JobEvent, encode
 from producer.recorder import apply_event, mark_system_error
+from producer.service import Recorder
 from storage.db import Database
 from storage.models import Job, User
 
@@ -77,3 +81,32 @@ def test_system_error_never_overrides_a_final_state(db: Database, job_id: str) -
         apply_event(session, JobEvent(job_id=job_id, status="succeeded", exit_code=0))
         assert not mark_system_error(session, job_id, "gave up")
     assert status(db, job_id).status == "succeeded"
+
+
+class AckingChannel:
+    """Records acks, as the recorder's channel would send them."""
+
+    def __init__(self) -> None:
+        self.acked: list[int] = []
+
+    def basic_ack(self, delivery_tag: int) -> None:
+        self.acked.append(delivery_tag)
+
+
+def test_only_a_recorded_end_wakes_the_relay(db: Database, job_id: str) -> None:
+    """A held job waits for its owner's running job to end: the relay is woken by the end, not by other events."""
+    job_ended, channel = threading.Event(), AckingChannel()
+    recorder = Recorder(db, BrokerConfig.from_env({"LABQUEUE_BROKER_URL": "amqp://127.0.0.1:5672/"}), job_ended)
+
+    def deliver(tag: int, event: JobEvent) -> bool:
+        recorder.on_event(channel, SimpleNamespace(delivery_tag=tag), None, encode(event))  # type: ignore[arg-type]
+        woken = job_ended.is_set()
+        job_ended.clear()
+        return woken
+
+    final = JobEvent(job_id=job_id, status="succeeded", exit_code=0)
+    assert not deliver(1, JobEvent(job_id=job_id, status="running", consumer="c1", attempt=1))
+    assert deliver(2, final)
+    assert status(db, job_id).status == "succeeded"  # committed before the relay looks
+    assert not deliver(3, final)  # a duplicate ends nothing
+    assert channel.acked == [1, 2, 3]
