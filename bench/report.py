@@ -74,14 +74,14 @@ def main() -> None:
                      f"{data['ours_median'] / data['bare_median']:.2f}x | < 2x |")
     if data := load("throughput"):
         for row in data["rows"]:
-            lines.append(f"| 2 | throughput, {data['jobs']} trivial jobs, {row['slots']} slot(s), median of {data.get('rounds', 1)} rounds | {row['ours']:.2f} jobs/s | "
+            lines.append(f"| 2 | throughput, {data['jobs']} trivial jobs, {row['slots']} slot(s), median of {data.get('rounds', 1)} round(s) | {row['ours']:.2f} jobs/s | "
                          f"{row['slots']} bare loop(s): {row['bare']:.2f} jobs/s | {row['ratio']:.0%} | ≥ 80% |")
     if data := load("makespan"):
         lines.append(f"| 3 | thesis run: {data['jobs']} jobs x {data['seconds']} s on {data['slots']} slots, after a warm-up job | makespan {data['makespan']:.1f} s | "
                      f"ideal {data['ideal']} s | +{data['makespan'] - data['ideal']:.1f} s | < {data['ideal'] + 1.5} s |")
     if data := load("transfer"):
         for way in ("up", "down"):
-            lines.append(f"| 4 | {data['mib']} MiB zip {way}load through the API, median of {data.get('rounds', 1)} rounds | {data['api_' + way] / 1e6:.0f} MB/s | "
+            lines.append(f"| 4 | {data['mib']} MiB zip {way}load through the API, median of {data.get('rounds', 1)} round(s) | {data['api_' + way] / 1e6:.0f} MB/s | "
                          f"MinIO SDK direct: {data['direct_' + way] / 1e6:.0f} MB/s | {data['api_' + way] / data['direct_' + way]:.0%} | ≥ 70% |")
         lines.append(f"| 4 | web process peak memory during the transfers | {data['web_peak_rss'] / 2**20:.0f} MiB | | | < 150 MiB |")
     if data := load("web_load"):
