@@ -86,12 +86,13 @@ class StagedInput:
         with self._changed:
             self._sealed = True
             self._changed.notify_all()
-        parts = sorted((part for upload in self._uploads for part in upload.result()), key=lambda part: part.part_number)
+        # Every uploader has finished (or raised) before the upload id is read: the last of them may have opened it.
+        parts = [part for upload in self._uploads for part in upload.result()]
         if self._upload_id is None:
             self.file.seek(0)
             self._store.put_stream(self.key, self.file, self._written, CONTENT_TYPE)
         else:
-            self._store.complete_multipart(self.key, self._upload_id, parts)
+            self._store.complete_multipart(self.key, self._upload_id, sorted(parts, key=lambda part: part.part_number))
         self._committed = True
         return self._digest.hexdigest(), self._written
 
