@@ -32,7 +32,17 @@ from consumer.sandbox import OUTPUT_PATH, JobLimits, container_spec, labels, vol
 from producer.contract import JobEvent, JobMessage
 from producer.publisher import PublishError
 from storage.archive import ArchiveError, ArchiveLimits, inspect_zip, read_member, zip_to_tar
-from storage.objects import ObjectMissing, ObjectStore, ObjectStoreError, cancel_key, log_key, output_key, result_key
+from storage.objects import (
+    ObjectMissing,
+    ObjectStore,
+    ObjectStoreError,
+    cancel_key,
+    claim_key,
+    job_prefix,
+    log_key,
+    output_key,
+    result_key,
+)
 from storage.states import JobState
 
 LOGGER = logging.getLogger(__name__)
@@ -129,18 +139,9 @@ class JobRun:
 
     def run(self) -> JobEvent:
         """Run the job and return its final event, already stored as the job's result and reported."""
-        previous = self._retry("checking for an earlier result", self._stored_result)
-        if previous is not None:
-            LOGGER.info("job %s already finished (%s); reporting again, not running", self.job_id, previous.status)
-            self._retry("reporting the earlier result", lambda: self.report(previous))
-            return previous
-        if self.cancelled.is_set() or self._cancel_requested():
-            return self._finish(JobState.CANCELLED, "cancelled before it started")
-        other = self._retry("reading the job's claim", lambda: read_claim(self.store, self.job_id))
-        if other is not None and other.is_fresh(time.time()):
-            final = self._await_other_run(other)
-            if final is not None:
-                return final
+        settled = self._final_without_running()
+        if settled is not None:
+            return settled
         keeper = ClaimKeeper(self.store, self.job_id, self.config.name, self.attempt)
         self._retry("claiming the job", keeper.start)
         try:
@@ -151,6 +152,25 @@ class JobRun:
                 return self._finish(exc.state, exc.reason, exc.exit_code)
         finally:
             keeper.release()
+
+    def _final_without_running(self) -> JobEvent | None:
+        """The job's final event when this delivery must not run it: the job finished already, was cancelled, or
+        another run of it is alive (and its result is awaited). None when this delivery runs the job.
+
+        One listing of the job's objects tells which applies; three lookups that almost always find nothing would
+        cost three requests."""
+        present = self._retry("looking up the job's objects", lambda: self.store.keys_under(job_prefix(self.job_id)))
+        if result_key(self.job_id) in present and (previous := self._retry("reading the earlier result", self._stored_result)):
+            LOGGER.info("job %s already finished (%s); reporting again, not running", self.job_id, previous.status)
+            self._retry("reporting the earlier result", lambda: self.report(previous))
+            return previous
+        if self.cancelled.is_set() or cancel_key(self.job_id) in present:
+            return self._finish(JobState.CANCELLED, "cancelled before it started")
+        if claim_key(self.job_id) in present:
+            other = self._retry("reading the job's claim", lambda: read_claim(self.store, self.job_id))
+            if other is not None and other.is_fresh(time.time()):
+                return self._await_other_run(other)
+        return None
 
     def _await_other_run(self, other: Claim) -> JobEvent | None:
         """Another run of this job is alive (this is a redelivery): report its result when it comes, never run twice.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from producer.contract import JobMessage, encode
@@ -34,40 +34,40 @@ def enqueue(session: Session, message: JobMessage, limits: LimitDefaults) -> Out
     return entry
 
 
-def publish_entry(db: Database, publisher: Publisher, entry_id: int) -> bool:
-    """Publish one outbox entry and mark it sent; False (entry kept for the relay) when it is held or the broker
-    does not confirm."""
-    with db.session() as session:
-        entry = session.get(OutboxEntry, entry_id)
-        if entry is None or entry.published_at is not None:
-            return True
-        if entry.held:
-            return False
-        job_id, routing_key, body = entry.job_id, entry.routing_key, entry.body
-    try:
-        publisher.publish(JOBS_EXCHANGE, routing_key, body.encode(), message_id=job_id)
-    except PublishError as exc:
-        LOGGER.warning("job %s not published yet, the relay will retry: %s", job_id, exc)
-        return False
-    with db.session() as session:
-        session.get(OutboxEntry, entry_id).published_at = utcnow()
-    return True
+def publish_new(db: Database, publisher: Publisher, entry: OutboxEntry) -> bool:
+    """The fast path: publish an entry its caller has just committed. False leaves it to the relay: it is held, or
+    the broker did not confirm."""
+    return not entry.held and _send(db, publisher, [entry]) == 1
 
 
 def publish_pending(db: Database, publisher: Publisher, older_than: timedelta, limits: LimitDefaults, limit: int = 500) -> int:
     """Publish entries the fast path left behind, then held entries whose owners now have a free slot, in fair order;
-    stop at the first failure (the broker is likely down)."""
+    stop at the first failure (the broker is likely down). The relay runs whenever a job ends, so what to send is read
+    in one go and what was sent is marked in one write, however many entries there are."""
+    released = release_held(db, limits)
     cutoff = utcnow() - older_than
     with db.session() as session:
-        ids = session.scalars(
-            select(OutboxEntry.id)
-            .where(OutboxEntry.published_at.is_(None), OutboxEntry.held.is_(False), OutboxEntry.created_at <= cutoff)
-            .order_by(OutboxEntry.id)
-            .limit(limit)
-        ).all()
-    published = 0
-    for entry_id in [*ids, *release_held(db, limits)]:
-        if not publish_entry(db, publisher, entry_id):
+        unpublished = (OutboxEntry.published_at.is_(None), OutboxEntry.held.is_(False))
+        left_behind = select(OutboxEntry).where(*unpublished, OutboxEntry.created_at <= cutoff, OutboxEntry.id.not_in(released))
+        entries = list(session.scalars(left_behind.order_by(OutboxEntry.id).limit(limit)))
+        if released:
+            by_id = {entry.id: entry for entry in session.scalars(select(OutboxEntry).where(*unpublished, OutboxEntry.id.in_(released)))}
+            entries += [by_id[entry_id] for entry_id in released if entry_id in by_id]
+    return _send(db, publisher, entries)
+
+
+def _send(db: Database, publisher: Publisher, entries: list[OutboxEntry]) -> int:
+    """Publish the entries in order, stopping at the first the broker does not confirm; mark the published ones sent
+    in one write and return how many they were."""
+    published: list[int] = []
+    for entry in entries:
+        try:
+            publisher.publish(JOBS_EXCHANGE, entry.routing_key, entry.body.encode(), message_id=entry.job_id)
+        except PublishError as exc:
+            LOGGER.warning("job %s not published yet, the relay will retry: %s", entry.job_id, exc)
             break
-        published += 1
-    return published
+        published.append(entry.id)
+    if published:
+        with db.session() as session:
+            session.execute(update(OutboxEntry).where(OutboxEntry.id.in_(published)).values(published_at=utcnow()))
+    return len(published)

@@ -31,6 +31,11 @@ class ObjectMissing(ObjectStoreError):
 MISSING_CODES = frozenset({"NoSuchKey", "NoSuchObject", "NotFound", "NoSuchBucket"})
 
 
+def job_prefix(job_id: str) -> str:
+    """Where all of a job's objects live."""
+    return f"jobs/{job_id}/"
+
+
 def input_key(job_id: str) -> str:
     return f"jobs/{job_id}/input.zip"
 
@@ -234,10 +239,14 @@ class ObjectStore:
     def remove(self, key: str) -> None:
         self._call(f"removal of {key}", self.client.remove_object, bucket_name=self.bucket, object_name=key)
 
+    def keys_under(self, prefix: str) -> set[str]:
+        """The keys that start with ``prefix``, in one listing request (for a few keys): cheaper than a lookup each."""
+        listing = functools.partial(self.client.list_objects, bucket_name=self.bucket, prefix=prefix, recursive=True)
+        return self._call(f"listing of {prefix}", lambda: {item.object_name for item in listing()})
+
     def remove_prefix(self, prefix: str) -> int:
         """Remove every object whose key starts with ``prefix``; returns how many there were."""
-        listing = functools.partial(self.client.list_objects, bucket_name=self.bucket, prefix=prefix, recursive=True)
-        keys = self._call(f"listing of {prefix}", lambda: [item.object_name for item in listing()])
+        keys = self.keys_under(prefix)
         for key in keys:
             self.remove(key)
         return len(keys)

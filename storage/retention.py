@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from storage.db import Database
 from storage.models import Job, utcnow
-from storage.objects import ObjectStore, ObjectStoreError
+from storage.objects import ObjectStore, ObjectStoreError, job_prefix
 from storage.states import TERMINAL_STATES
 
 LOGGER = logging.getLogger(__name__)
@@ -50,10 +50,6 @@ class CleanupReport:
     output_bytes_freed: int = 0
     input_bytes_freed: int = 0
     error: str | None = None  # the object store failed; what was done so far stands, the rest waits for the next run
-
-
-def job_prefix(job_id: str) -> str:
-    return f"jobs/{job_id}/"
 
 
 def expire_jobs(db: Database, store: ObjectStore, max_age: timedelta, batch: int = 500) -> CleanupReport:

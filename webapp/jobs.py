@@ -157,7 +157,7 @@ def _enqueue(services: Services, job: Job) -> Job:
     with services.db.session() as session:
         session.add(job)
         entry = outbox.enqueue(session, message, services.limits)
-    outbox.publish_entry(services.db, services.publisher, entry.id)
+    outbox.publish_new(services.db, services.publisher, entry)
     return job
 
 

@@ -7,13 +7,15 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from producer.config import BrokerConfig
 from producer.contract import JobEvent, encode
 from producer.recorder import apply_event, mark_system_error
 from producer.service import Recorder
 from storage.db import Database
-from storage.models import Job, User
+from storage.models import Job, RecordedEvent, User
 
 
 @pytest.fixture
@@ -93,13 +95,18 @@ class AckingChannel:
         self.acked.append(delivery_tag)
 
 
+def recorder_for(db: Database) -> tuple[Recorder, threading.Event, AckingChannel]:
+    job_ended = threading.Event()
+    return Recorder(db, BrokerConfig.from_env({"LABQUEUE_BROKER_URL": "amqp://127.0.0.1:5672/"}), job_ended), job_ended, AckingChannel()
+
+
 def test_only_a_recorded_end_wakes_the_relay(db: Database, job_id: str) -> None:
     """A held job waits for its owner's running job to end: the relay is woken by the end, not by other events."""
-    job_ended, channel = threading.Event(), AckingChannel()
-    recorder = Recorder(db, BrokerConfig.from_env({"LABQUEUE_BROKER_URL": "amqp://127.0.0.1:5672/"}), job_ended)
+    recorder, job_ended, channel = recorder_for(db)
 
     def deliver(tag: int, event: JobEvent) -> bool:
         recorder.on_event(channel, SimpleNamespace(delivery_tag=tag), None, encode(event))  # type: ignore[arg-type]
+        recorder.record_pending(channel)  # type: ignore[arg-type]
         woken = job_ended.is_set()
         job_ended.clear()
         return woken
@@ -110,3 +117,37 @@ def test_only_a_recorded_end_wakes_the_relay(db: Database, job_id: str) -> None:
     assert status(db, job_id).status == "succeeded"  # committed before the relay looks
     assert not deliver(3, final)  # a duplicate ends nothing
     assert channel.acked == [1, 2, 3]
+
+
+def test_events_arriving_together_are_recorded_in_one_go(db: Database, job_id: str) -> None:
+    """A batch holds a job's steps, a duplicate of one of them and a malformed event: each is handled as if alone."""
+    recorder, job_ended, channel = recorder_for(db)
+    running = JobEvent(job_id=job_id, status="running", consumer="c1", attempt=1)
+    bodies = [
+        encode(JobEvent(job_id=job_id, status="preparing", consumer="c1", attempt=1)),
+        encode(running),
+        encode(running),  # the broker delivered it twice
+        b"not json",
+        encode(JobEvent(job_id=job_id, status="succeeded", exit_code=0, wall_seconds=1.5)),
+    ]
+    for tag, body in enumerate(bodies, start=1):
+        recorder.on_event(channel, SimpleNamespace(delivery_tag=tag), None, body)  # type: ignore[arg-type]
+    assert channel.acked == [] and status(db, job_id).status == "queued"  # nothing is acked before it is recorded
+    recorder.record_pending(channel)  # type: ignore[arg-type]
+    job = status(db, job_id)
+    assert (job.status, job.consumer, job.wall_seconds) == ("succeeded", "c1", 1.5)
+    assert job.started_at is not None
+    assert channel.acked == [1, 2, 3, 4, 5] and job_ended.is_set()
+    with db.session() as session:
+        assert session.query(RecordedEvent).count() == 3
+
+
+def test_a_batch_that_cannot_be_recorded_is_not_acked(db: Database, job_id: str) -> None:
+    """The database refuses the batch: nothing is acked, so the broker delivers the events again."""
+    recorder, job_ended, channel = recorder_for(db)
+    recorder.on_event(channel, SimpleNamespace(delivery_tag=1), None, encode(JobEvent(job_id=job_id, status="succeeded")))  # type: ignore[arg-type]
+    with db.session() as session:
+        session.execute(text("DROP TABLE job_events"))
+    with pytest.raises(OperationalError):
+        recorder.record_pending(channel)  # type: ignore[arg-type]
+    assert channel.acked == [] and not job_ended.is_set()
