@@ -39,7 +39,7 @@ def test_cleanup_removes_an_old_jobs_files_and_keeps_its_record(test_env, live_s
     assert objects_of(test_env, old["id"]) == []
     assert len(objects_of(test_env, recent["id"])) >= 3
     record = user.get(f"/api/v1/jobs/{old['id']}").json()
-    assert record["status"] == "succeeded" and record["expired_at"] and record["usage"]["cpu_seconds"] is not None
+    assert record["status"] == "succeeded" and record["expired_at"] and record["usage"]["wall_seconds"] is not None
     assert user.get(f"/api/v1/jobs/{recent['id']}").json()["expired_at"] is None
     for path in ("/log", "/output", "/input", "/files", "/files/a.txt"):
         response = user.get(f"/api/v1/jobs/{old['id']}{path}")
