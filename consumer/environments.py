@@ -8,6 +8,7 @@ import logging
 import tarfile
 import threading
 from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 
 import docker
 import docker.errors
@@ -22,6 +23,7 @@ LOGGER = logging.getLogger(__name__)
 
 ENV_REPOSITORY = "labqueue/env"
 ENV_LABEL = "labqueue.environment"
+TOUCH_INTERVAL = timedelta(minutes=10)
 
 
 def normalise_requirements(text: str) -> str:
@@ -94,13 +96,18 @@ class EnvironmentCache:
             return self._locks[tag]
 
     def _touch(self, tag: str) -> bool:
-        """Mark the image as just used (re-tagging updates its LastTagTime); False when it does not exist."""
+        """Mark the image as used (re-tagging updates its LastTagTime); False when it does not exist.
+
+        A tag used within TOUCH_INTERVAL is left as it is: each re-tag is a write to dockerd's tag store, a
+        cost on every job start, and the pruning's order does not need a finer clock than that."""
         try:
             image = self.client.images.get(tag)
         except docker.errors.ImageNotFound:
             return False
-        repository, name = tag.split(":", 1)
-        image.tag(repository, name)
+        last_tagged = datetime.fromisoformat(image.attrs.get("Metadata", {}).get("LastTagTime") or "0001-01-01T00:00:00Z")
+        if datetime.now(UTC) - last_tagged > TOUCH_INTERVAL:
+            repository, name = tag.split(":", 1)
+            image.tag(repository, name)
         return True
 
     def _build(self, runtime: Runtime, requirements: str, tag: str, log: LogCapture) -> None:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 
 import docker
 import docker.errors
 import pytest
 
+from consumer import environments
 from consumer.config import BuildSettings
-from consumer.environments import ENV_LABEL, EnvironmentCache
+from consumer.environments import ENV_LABEL, ENV_REPOSITORY, EnvironmentCache
 from consumer.logcapture import LogCapture
 from consumer.runtimes import load_runtime
 from consumer.sandbox import LABEL_CONSUMER
@@ -171,3 +173,23 @@ def test_environment_images_are_pruned_least_recently_used_first(docker_client, 
                 docker_client.images.remove(tag)
             except docker.errors.ImageNotFound:
                 pass
+
+
+def test_a_used_environment_is_retagged_at_most_once_per_interval(docker_client, test_env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Re-tagging marks an environment as used for pruning; a tag used a moment ago is not written again."""
+    runtime = load_runtime("python", test_env)
+    cache = EnvironmentCache(docker_client, budget_bytes=2**60, build=BuildSettings(pip_index_url=None, network="host"))
+    tag = f"{ENV_REPOSITORY}:touch-test-{time.time_ns()}"
+    docker_client.images.get(runtime.image).tag(*tag.split(":", 1))
+
+    def last_tagged() -> str:
+        return docker_client.images.get(tag).attrs["Metadata"]["LastTagTime"]
+
+    try:
+        tagged = last_tagged()
+        assert cache._touch(tag) and last_tagged() == tagged  # used just now: no write
+        monkeypatch.setattr(environments, "TOUCH_INTERVAL", timedelta(0))
+        assert cache._touch(tag) and last_tagged() > tagged
+        assert not cache._touch(f"{ENV_REPOSITORY}:no-such-environment")
+    finally:
+        docker_client.images.remove(tag)
