@@ -37,30 +37,30 @@ def job_prefix(job_id: str) -> str:
 
 
 def input_key(job_id: str) -> str:
-    return f"jobs/{job_id}/input.zip"
+    return job_prefix(job_id) + "input.zip"
 
 
 def output_key(job_id: str) -> str:
-    return f"jobs/{job_id}/output.zip"
+    return job_prefix(job_id) + "output.zip"
 
 
 def log_key(job_id: str) -> str:
-    return f"jobs/{job_id}/log.txt"
+    return job_prefix(job_id) + "log.txt"
 
 
 def result_key(job_id: str) -> str:
     """Written once a job's outputs are stored: a redelivered message is then answered, not run."""
-    return f"jobs/{job_id}/result.json"
+    return job_prefix(job_id) + "result.json"
 
 
 def claim_key(job_id: str) -> str:
     """Who runs the job now, refreshed while it runs: a redelivered copy waits for that run instead of running twice."""
-    return f"jobs/{job_id}/claim.json"
+    return job_prefix(job_id) + "claim.json"
 
 
 def cancel_key(job_id: str) -> str:
     """Present when the job was cancelled: a consumer that receives it later never starts it."""
-    return f"jobs/{job_id}/cancel"
+    return job_prefix(job_id) + "cancel"
 
 
 def _http_client(timeout: float) -> urllib3.PoolManager:
