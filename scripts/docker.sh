@@ -7,7 +7,13 @@
 # When daemon.json changed, a running dockerd is reloaded (SIGHUP: runtimes are
 # live-reloadable); if the runtime still doesn't show up it is stopped
 # gracefully and started again.
-# Env: LABQUEUE_DOCKER_START_TIMEOUT (default 90 s).
+# Then it makes sure the labqueue-disk volume plugin runs (consumer/disk_plugin.py:
+# every job's /job is a loop-mounted filesystem of the job's disk_limit; log in
+# $LABQUEUE_VAR/log/disk-plugin.log), restarting it when its code changed, and
+# checks that a size-capped volume can be made.
+# Env: LABQUEUE_DOCKER_START_TIMEOUT (default 90 s);
+#      LABQUEUE_DISK_PLUGIN_ROOT (where the volumes' images live, default
+#      /var/lib/labqueue-disk; on the filesystem the free-disk reserve guards).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root
@@ -19,7 +25,7 @@ TIMEOUT=${LABQUEUE_DOCKER_START_TIMEOUT:-90}
 # Debian's client is /usr/bin/docker; another client earlier on PATH is fine too.
 docker() { command docker "$@"; }
 
-apt_install docker.io runsc iptables python3
+apt_install docker.io runsc iptables python3 e2fsprogs util-linux
 
 # cgroups: a machine without an init that mounts them needs cgroupfs-mount.
 if ! mountpoint -q /sys/fs/cgroup; then
@@ -126,8 +132,38 @@ else
 fi
 has_runsc || die "dockerd runs but has no runsc runtime; see $LOG"
 
+# --- the labqueue-disk volume plugin ---------------------------------------
+PLUGIN=$LABQUEUE_ROOT/consumer/disk_plugin.py
+PLUGIN_RUN=/run/labqueue-disk
+PLUGIN_LOG=$LABQUEUE_VAR/log/disk-plugin.log
+PLUGIN_ROOT=${LABQUEUE_DISK_PLUGIN_ROOT:-/var/lib/labqueue-disk}
+mkdir -p "$PLUGIN_RUN"
+want="$(sha256_of "$PLUGIN") $PLUGIN_ROOT"
+pid="$(cat "$PLUGIN_RUN/pid" 2>/dev/null || true)"
+if [[ -n $pid ]] && pid_alive "$pid" && grep -q disk_plugin "/proc/$pid/cmdline" 2>/dev/null; then
+    if [[ "$(cat "$PLUGIN_RUN/version" 2>/dev/null)" != "$want" ]]; then
+        step "restarting the disk plugin (its code or root changed; volumes stay mounted)"
+        kill -TERM "$pid"
+        while pid_alive "$pid"; do sleep 0.1; done
+        pid=""
+    fi
+else
+    pid=""
+fi
+if [[ -z $pid ]]; then
+    step "starting the labqueue-disk volume plugin (log: $PLUGIN_LOG)"
+    setsid nohup python3 "$PLUGIN" --root "$PLUGIN_ROOT" >>"$PLUGIN_LOG" 2>&1 </dev/null &
+    echo $! >"$PLUGIN_RUN/pid"
+    echo "$want" >"$PLUGIN_RUN/version"
+fi
+probe="labqueue-disk-probe-$$"
+for _ in $(seq 50); do [[ -S /run/docker/plugins/labqueue-disk.sock ]] && break; sleep 0.1; done
+docker volume create --driver labqueue-disk --opt size=16m "$probe" >/dev/null || die "no size-capped volume could be made; see $PLUGIN_LOG"
+docker volume rm "$probe" >/dev/null
+step "disk plugin ready (job volumes under $PLUGIN_ROOT)"
+
 # --- gVisor smoke test, once an image of ours exists ------------------------
-img="$(docker images --format '{{.Repository}}:{{.Tag}}' 'labqueue/*' 2>/dev/null | head -n1 || true)"
+img="$(docker images --format '{{.Repository}}:{{.Tag}}' 'labqueue/worker-*' 2>/dev/null | head -n1 || true)"
 if [[ -n $img ]]; then
     if out="$(docker run --rm --runtime=runsc --network=none "$img" true 2>&1)"; then
         step "docker ready (runtimes runc, runsc; runsc checked with $img)"
