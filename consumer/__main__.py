@@ -7,6 +7,7 @@ import signal
 import threading
 
 from consumer.config import ConsumerConfig
+from consumer.disk import DiskUnavailable
 from consumer.docker_client import docker_client
 from consumer.runtimes import load_runtime
 from consumer.service import ConsumerService
@@ -33,7 +34,10 @@ def main(argv: list[str] | None = None) -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    service.run(stop)
+    try:
+        service.run(stop)
+    except DiskUnavailable as exc:
+        raise SystemExit(f"consumer {config.name} not started: {exc}") from None
 
 
 if __name__ == "__main__":

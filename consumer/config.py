@@ -16,6 +16,8 @@ class SandboxLimits:
 
     max_time: int = 3600
     max_memory_mib: int = 2048
+    default_disk_mib: int = 4096  # for a job message sent before jobs carried a disk_limit
+    max_disk_mib: int = 16384
     cpus: float = 1.0
     pids: int = 256
     tmp_mib: int = 512
@@ -29,6 +31,8 @@ class SandboxLimits:
         return cls(
             max_time=int(env.get("LABQUEUE_MAX_TIME_LIMIT", cls.max_time)),
             max_memory_mib=int(env.get("LABQUEUE_MAX_MEMORY_MIB", cls.max_memory_mib)),
+            default_disk_mib=int(env.get("LABQUEUE_DEFAULT_DISK_MIB", cls.default_disk_mib)),
+            max_disk_mib=int(env.get("LABQUEUE_MAX_DISK_MIB", cls.max_disk_mib)),
             cpus=float(env.get("LABQUEUE_JOB_CPUS", cls.cpus)),
             pids=int(env.get("LABQUEUE_JOB_PIDS", cls.pids)),
             tmp_mib=int(env.get("LABQUEUE_JOB_TMP_MIB", cls.tmp_mib)),
@@ -62,6 +66,7 @@ class ConsumerConfig:
     heartbeat_interval: float = 10.0
     env_image_budget_bytes: int = 20 * 2**30
     dataset_cache_bytes: int = 50 * 2**30
+    disk_reserve_bytes: int = 10 * 2**30  # below this much free disk on the Docker host, no new job starts
 
     @classmethod
     def from_env(cls, runtime: str, slots: int, env: Mapping[str, str] = os.environ) -> ConsumerConfig:
@@ -74,4 +79,5 @@ class ConsumerConfig:
             build=BuildSettings.from_env(env),
             env_image_budget_bytes=int(env.get("LABQUEUE_ENV_IMAGE_BUDGET_GIB", "20")) * 2**30,
             dataset_cache_bytes=int(float(env.get("LABQUEUE_DATASET_CACHE_GIB", "50")) * 2**30),
+            disk_reserve_bytes=int(float(env.get("LABQUEUE_DISK_RESERVE_GIB", "10")) * 2**30),
         )

@@ -158,7 +158,7 @@ class Handler(BaseHTTPRequestHandler):
 
     server: PluginServer
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         try:
             request = json.loads(self.rfile.read(length) or b"{}")
@@ -176,7 +176,7 @@ class Handler(BaseHTTPRequestHandler):
     def address_string(self) -> str:  # a Unix socket's peer has no address
         return "docker"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
+    def log_message(self, format: str, *args: Any) -> None:
         LOGGER.debug(format, *args)
 
 

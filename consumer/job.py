@@ -22,13 +22,14 @@ from consumer.claim import Claim, ClaimKeeper, read_claim
 from consumer.cleanup import remove_job_leftovers
 from consumer.config import ConsumerConfig
 from consumer.datasets import DatasetCache
+from consumer.disk import create_bounded_volume
 from consumer.environments import EnvironmentCache
 from consumer.errors import InfraError, JobError
 from consumer.job_files import attach_stdin, output_untouched, send_input
 from consumer.logcapture import LogCapture
 from consumer.output import OutputTooLarge, empty_tar, tar_to_zip
 from consumer.runtimes import Runtime
-from consumer.sandbox import OUTPUT_PATH, JobLimits, container_spec, labels, volume_name
+from consumer.sandbox import JOB_USER, OUTPUT_PATH, JobLimits, container_spec, labels, volume_name
 from producer.contract import JobEvent, JobMessage
 from producer.publisher import PublishError
 from storage.archive import ArchiveError, ArchiveLimits, inspect_zip, read_member, zip_to_tar
@@ -107,7 +108,7 @@ class JobRun:
         self.report = report
         self.cancelled = cancelled
         self.shutdown = shutdown
-        self.limits = JobLimits.clamp(message.time_limit, message.memory_limit, config.limits)
+        self.limits = JobLimits.clamp(message.time_limit, message.memory_limit, message.disk_limit, config.limits)
         self.log = LogCapture(config.limits.max_log_bytes)
         self.archive_limits = ArchiveLimits(max_upload_bytes=config.limits.max_input_bytes)
         self.usage = Usage()
@@ -252,7 +253,9 @@ class JobRun:
 
     def _create_container(self, image: str, datasets: dict[str, str]) -> Any:
         try:
-            self.client.volumes.create(volume_name(self.job_id, self.attempt), labels=labels(self.job_id, self.config.name))
+            create_bounded_volume(
+                self.client, volume_name(self.job_id, self.attempt), self.limits.disk_mib, JOB_USER, labels(self.job_id, self.config.name)
+            )
             spec = container_spec(
                 job_id=self.job_id,
                 attempt=self.attempt,

@@ -18,10 +18,12 @@ from consumer.claim import release_claims
 from consumer.cleanup import remove_orphans
 from consumer.config import ConsumerConfig
 from consumer.datasets import DatasetCache
+from consumer.disk import DiskReserve
 from consumer.environments import EnvironmentCache
 from consumer.errors import InfraError
 from consumer.job import JobRun
 from consumer.runtimes import Runtime
+from consumer.sandbox import LABEL_CONSUMER
 from producer.config import BrokerConfig
 from producer.contract import CancelCommand, ContractError, Heartbeat, JobEvent, JobMessage, decode, encode
 from producer.publisher import Publisher, PublishError, connection_parameters
@@ -53,6 +55,8 @@ class ConsumerService:
         self.publisher = Publisher(broker)
         self.environments = EnvironmentCache(client, config.env_image_budget_bytes, config.build)
         self.datasets = DatasetCache(client, store, config.dataset_cache_bytes, runtime.image, config.name)
+        self.disk = DiskReserve(client, config.name, config.disk_reserve_bytes, {LABEL_CONSUMER: config.name})
+        self.paused = ""  # why no new job is taken now; set by the heartbeat thread, read by the AMQP loop
         self.running: dict[str, threading.Event] = {}
         self._running_lock = threading.Lock()
         self._workers: list[threading.Thread] = []
@@ -63,14 +67,25 @@ class ConsumerService:
     def report(self, event: JobEvent) -> None:
         self.publisher.publish(EVENTS_EXCHANGE, "", encode(event), message_id=event.event_id)
 
+    def _check_disk(self) -> None:
+        paused = self.disk.shortfall()
+        if paused != self.paused:
+            if paused:
+                LOGGER.warning("consumer %s takes no new job: %s", self.config.name, paused)
+            else:
+                LOGGER.info("consumer %s takes jobs again: the Docker host's free disk is back above the reserve", self.config.name)
+        self.paused = paused
+
     def _heartbeats(self, stop: threading.Event) -> None:
         while not stop.wait(self.config.heartbeat_interval):
+            self._check_disk()
             beat = Heartbeat(
                 consumer=self.config.name,
                 runtime=self.runtime.name,
                 host=socket.gethostname(),
                 slots=self.config.slots,
                 busy=len(self.running),
+                paused=self.paused,
             )
             try:
                 self.publisher.publish(EVENTS_EXCHANGE, "", encode(beat), message_id=f"hb-{time.time_ns()}")
@@ -86,17 +101,22 @@ class ConsumerService:
         """
         self.shutdown = stop
         release_claims(self.store, remove_orphans(self.client, self.config.name), self.config.name)
+        self.disk.open()  # DiskUnavailable: no bounded volumes on this Docker host, so no jobs at all
+        self._check_disk()
         threading.Thread(target=self._heartbeats, args=(stop,), daemon=True, name="heartbeats").start()
         delay = 1.0
-        while not stop.is_set():
-            try:
-                self.store.ping()  # a consumer that cannot store results must not take jobs
-                self._consume(stop)
-                delay = 1.0
-            except (pika.exceptions.AMQPError, OSError, ObjectStoreError) as exc:
-                LOGGER.warning("consumer %s disconnected (%r); retrying in %.0f s", self.config.name, exc, delay)
-                stop.wait(delay)
-                delay = min(delay * 2, MAX_BACKOFF)
+        try:
+            while not stop.is_set():
+                try:
+                    self.store.ping()  # a consumer that cannot store results must not take jobs
+                    self._consume(stop)
+                    delay = 1.0
+                except (pika.exceptions.AMQPError, OSError, ObjectStoreError) as exc:
+                    LOGGER.warning("consumer %s disconnected (%r); retrying in %.0f s", self.config.name, exc, delay)
+                    stop.wait(delay)
+                    delay = min(delay * 2, MAX_BACKOFF)
+        finally:
+            self.disk.close()
 
     def _consume(self, stop: threading.Event) -> None:
         connection = pika.BlockingConnection(connection_parameters(self.broker))
@@ -108,15 +128,23 @@ class ConsumerService:
             channel.queue_bind(control, CONTROL_EXCHANGE)
             channel.basic_consume(control, self._on_control, auto_ack=True)
             on_job = functools.partial(self._on_job, connection)
-            jobs_tag = channel.basic_consume(job_queue(self.runtime.name), on_job)
-            LOGGER.info("consumer %s taking %s jobs with %d slot(s)", self.config.name, self.runtime.name, self.config.slots)
+            jobs_tag: str | None = None
             while not stop.is_set():
+                # Short of disk, stop consuming rather than take deliveries and give them back: a requeue counts
+                # against the job's delivery limit on a quorum queue, and another consumer may have the disk.
+                if jobs_tag is None and not self.paused:
+                    jobs_tag = channel.basic_consume(job_queue(self.runtime.name), on_job)
+                    LOGGER.info("consumer %s taking %s jobs with %d slot(s)", self.config.name, self.runtime.name, self.config.slots)
+                elif jobs_tag is not None and self.paused:
+                    channel.basic_cancel(jobs_tag)
+                    jobs_tag = None
                 connection.process_data_events(time_limit=1)
                 if channel.is_closed:
                     # E.g. the broker's consumer timeout: unacked jobs are redelivered, and their running copies
                     # here keep their claims, so the redelivery waits for their results instead of running twice.
                     raise pika.exceptions.ChannelClosed(0, "job channel closed by the broker")
-            channel.basic_cancel(jobs_tag)
+            if jobs_tag is not None:
+                channel.basic_cancel(jobs_tag)
             # Keep serving the connection while running jobs wind down, so their acks and nacks go out.
             while any(worker.is_alive() for worker in self._workers):
                 connection.process_data_events(time_limit=0.5)

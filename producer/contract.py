@@ -76,6 +76,7 @@ class JobMessage:
     time_limit: int
     memory_limit: int
     datasets: list[str] = field(default_factory=list)
+    disk_limit: int | None = None  # MiB under /job; None from a sender older than disk limits: the consumer's default
 
     def validate(self) -> None:
         _check(_is_job_id(self.job_id), "job_id must be 32 hex digits")
@@ -84,6 +85,7 @@ class JobMessage:
         _check(isinstance(self.time_limit, int) and self.time_limit > 0, "time_limit must be a positive integer")
         _check(isinstance(self.memory_limit, int) and self.memory_limit > 0, "memory_limit must be a positive integer")
         _check(isinstance(self.datasets, list) and all(isinstance(d, str) for d in self.datasets), "bad datasets")
+        _check(self.disk_limit is None or (type(self.disk_limit) is int and self.disk_limit > 0), "disk_limit must be a positive integer")
 
 
 ENVIRONMENTS = (None, "base", "cached", "built")
@@ -149,7 +151,9 @@ class Heartbeat:
     slots: int
     busy: int
     at: str = field(default_factory=now_iso)
+    paused: str = ""  # why the consumer takes no new job now (e.g. the Docker host's disk is short); "" when it does
 
     def validate(self) -> None:
         _check(isinstance(self.consumer, str) and 0 < len(self.consumer) <= 255, "bad consumer name")
         _check(isinstance(self.slots, int) and isinstance(self.busy, int), "slots and busy must be integers")
+        _check(isinstance(self.paused, str) and len(self.paused) <= 500, "paused must be a short text")

@@ -64,7 +64,7 @@ def _apply(job: Job, event: JobEvent, new: JobState) -> None:
 
 def apply_heartbeat(session: Session, beat: Heartbeat) -> None:
     seen = session.get(ConsumerSeen, beat.consumer) or ConsumerSeen(name=beat.consumer)
-    seen.runtime, seen.host, seen.slots, seen.busy = beat.runtime, beat.host, beat.slots, beat.busy
+    seen.runtime, seen.host, seen.slots, seen.busy, seen.paused = beat.runtime, beat.host, beat.slots, beat.busy, beat.paused
     seen.last_seen = utcnow()
     session.add(seen)
 

@@ -26,7 +26,7 @@ class LimitDefaults:
 
     max_queued: int = 1000
     max_running: int = 8
-    output_quota_bytes: int = 100 * GIB
+    output_quota_bytes: int = 20 * GIB  # a lab server's disk, not a cloud bucket: a few users' worth fits in it
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> LimitDefaults:

@@ -84,6 +84,7 @@ class Job(Base):
     datasets: Mapped[list[str]] = mapped_column(JSON, default=list)
     time_limit: Mapped[int] = mapped_column(Integer)
     memory_limit: Mapped[int] = mapped_column(Integer)
+    disk_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)  # MiB under /job; None: from before disk limits
     input_size: Mapped[int] = mapped_column(BigInteger)
     input_sha256: Mapped[str] = mapped_column(String(64))
     input_key: Mapped[str] = mapped_column(String(255))
@@ -144,6 +145,7 @@ class ConsumerSeen(Base):
     host: Mapped[str] = mapped_column(String(255))
     slots: Mapped[int] = mapped_column(Integer)
     busy: Mapped[int] = mapped_column(Integer)
+    paused: Mapped[str] = mapped_column(String(500), default="", server_default="")  # why it takes no new job; "" when it does
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -27,6 +27,7 @@ class ConsumerRow:
     busy: int
     last_seen: datetime
     age_seconds: float
+    paused: str = ""  # why it takes no new job (e.g. its Docker host is short of disk); "" when it does
 
     @property
     def alive(self) -> bool:
@@ -51,7 +52,8 @@ def consumers(session: Session, now: datetime | None = None) -> list[ConsumerRow
     now = now or utcnow()
     rows = session.scalars(select(ConsumerSeen).order_by(ConsumerSeen.runtime, ConsumerSeen.name))
     return [
-        ConsumerRow(c.name, c.runtime, c.host, c.slots, c.busy, c.last_seen, (now - c.last_seen).total_seconds()) for c in rows
+        ConsumerRow(c.name, c.runtime, c.host, c.slots, c.busy, c.last_seen, (now - c.last_seen).total_seconds(), c.paused or "")
+        for c in rows
     ]
 
 

@@ -109,6 +109,7 @@ def create_job():
         runtime=request.form.get("runtime"),
         time_limit=request.form.get("time_limit"),
         memory_limit=request.form.get("memory_limit"),
+        disk_limit=request.form.get("disk_limit"),
         datasets=request.form.getlist("datasets"),
     )
     job = submit_job(services(), current_user.id, submission)

@@ -169,9 +169,10 @@ class Client:
         time_limit: int | None = None,
         memory_limit: int | None = None,
         progress: Progress | None = None,
+        disk_limit: int | None = None,
     ) -> dict[str, Any]:
         fields = [("datasets", name) for name in datasets or []]
-        for name, value in (("runtime", runtime), ("time_limit", time_limit), ("memory_limit", memory_limit)):
+        for name, value in (("runtime", runtime), ("time_limit", time_limit), ("memory_limit", memory_limit), ("disk_limit", disk_limit)):
             if value is not None:
                 fields.append((name, str(value)))
         body = MultipartUpload(fields, filename, file, size, progress)

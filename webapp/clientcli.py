@@ -160,6 +160,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
                 datasets=args.dataset,
                 time_limit=args.time_limit,
                 memory_limit=args.memory_limit,
+                disk_limit=args.disk_limit,
                 progress=ProgressBar("upload"),
             )
     print(job["id"], flush=True)
@@ -240,6 +241,7 @@ def add_commands(commands: Any) -> None:
     submit.add_argument("--dataset", action="append", default=[], metavar="NAME", help="mount a dataset (repeatable)")
     submit.add_argument("--time-limit", type=_positive, metavar="SECONDS")
     submit.add_argument("--memory-limit", type=_positive, metavar="MIB")
+    submit.add_argument("--disk-limit", type=_positive, metavar="MIB", help="what the job may write under /job")
     submit.add_argument("--wait", action="store_true", help="follow the job until it ends; exit 0 only if it succeeded")
     submit.add_argument("--download", metavar="DIR", help="wait, then unpack the job's output into DIR")
     submit.set_defaults(handler=cmd_submit)

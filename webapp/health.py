@@ -23,7 +23,16 @@ def check(services: Services) -> dict[str, Any]:
             session.execute(text("SELECT 1"))
             recent = session.scalars(select(ConsumerSeen).where(ConsumerSeen.last_seen >= utcnow() - CONSUMER_WINDOW)).all()
             report["consumers"] = [
-                {"name": c.name, "runtime": c.runtime, "host": c.host, "slots": c.slots, "busy": c.busy, "last_seen": c.last_seen.isoformat()}
+                {
+                    "name": c.name,
+                    "runtime": c.runtime,
+                    "host": c.host,
+                    "slots": c.slots,
+                    "busy": c.busy,
+                    "taking_jobs": not c.paused,
+                    "paused": c.paused,
+                    "last_seen": c.last_seen.isoformat(),
+                }
                 for c in recent
             ]
         report["database"] = "ok"

@@ -44,6 +44,7 @@ class Submission:
     time_limit: str | None
     memory_limit: str | None
     datasets: list[str]
+    disk_limit: str | None = None
 
 
 def _limit(raw: str | None, default: int, maximum: int, what: str, unit: str) -> int:
@@ -64,6 +65,7 @@ def submit_job(services: Services, owner_id: int, submission: Submission) -> Job
     config = services.config
     time_limit = _limit(submission.time_limit, config.default_time_limit, config.max_time_limit, "time_limit", "seconds")
     memory_limit = _limit(submission.memory_limit, config.default_memory_mib, config.max_memory_mib, "memory_limit", "MiB")
+    disk_limit = _limit(submission.disk_limit, config.default_disk_mib, config.max_disk_mib, "disk_limit", "MiB")
     runtime = (submission.runtime or "").strip() or None
     if runtime is not None and runtime not in services.publisher.config.runtimes:
         raise SubmitError(422, "unknown_runtime", f"unknown runtime {runtime!r}")
@@ -91,6 +93,7 @@ def submit_job(services: Services, owner_id: int, submission: Submission) -> Job
         datasets=datasets,
         time_limit=time_limit,
         memory_limit=memory_limit,
+        disk_limit=disk_limit,
         input_size=size,
         input_sha256=sha256,
     )
@@ -107,6 +110,7 @@ def resubmit_job(services: Services, owner_id: int, original: Job) -> Job:
     config = services.config
     time_limit = _limit(str(original.time_limit), config.default_time_limit, config.max_time_limit, "time_limit", "seconds")
     memory_limit = _limit(str(original.memory_limit), config.default_memory_mib, config.max_memory_mib, "memory_limit", "MiB")
+    disk_limit = _limit(None if original.disk_limit is None else str(original.disk_limit), config.default_disk_mib, config.max_disk_mib, "disk_limit", "MiB")
     try:
         with services.db.session() as session:
             datasets = resolve_refs(session, original.datasets or [])  # the same versions, if they still exist
@@ -127,6 +131,7 @@ def resubmit_job(services: Services, owner_id: int, original: Job) -> Job:
         datasets=datasets,
         time_limit=time_limit,
         memory_limit=memory_limit,
+        disk_limit=disk_limit,
         input_size=original.input_size,
         input_sha256=original.input_sha256,
     )
@@ -153,6 +158,7 @@ def _enqueue(services: Services, job: Job) -> Job:
         time_limit=job.time_limit,
         memory_limit=job.memory_limit,
         datasets=job.datasets,
+        disk_limit=job.disk_limit,
     )
     with services.db.session() as session:
         session.add(job)
@@ -246,6 +252,7 @@ def job_to_dict(job: Job) -> dict[str, Any]:
         "container_runtime": job.container_runtime,
         "time_limit": job.time_limit,
         "memory_limit": job.memory_limit,
+        "disk_limit": job.disk_limit,
         "input_size": job.input_size,
         "input_sha256": job.input_sha256,
         "output_key": job.output_key,

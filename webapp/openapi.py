@@ -63,6 +63,7 @@ JOB: Schema = {
         "container_runtime",
         "time_limit",
         "memory_limit",
+        "disk_limit",
         "input_size",
         "input_sha256",
         "output_key",
@@ -88,6 +89,7 @@ JOB: Schema = {
         "container_runtime": _nullable("string", description="runc or runsc (gVisor)"),
         "time_limit": {"type": "integer", "minimum": 1, "description": "wall-clock seconds"},
         "memory_limit": {"type": "integer", "minimum": 1, "description": "MiB"},
+        "disk_limit": _nullable("integer", minimum=1, description="MiB the job may write under /job; null for jobs from before disk limits"),
         "input_size": {"type": "integer", "minimum": 0},
         "input_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
         "output_key": _nullable("string"),
@@ -188,6 +190,7 @@ SUBMISSION: Schema = {
         "datasets": {"type": "array", "items": {"type": "string"}, "description": "repeat the field for several"},
         "time_limit": {"type": "integer", "minimum": 1, "description": "seconds; the server's maximum applies"},
         "memory_limit": {"type": "integer", "minimum": 1, "description": "MiB; the server's maximum applies"},
+        "disk_limit": {"type": "integer", "minimum": 1, "description": "MiB the job may write under /job; the server's maximum applies"},
     },
 }
 

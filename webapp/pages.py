@@ -35,6 +35,7 @@ class UploadForm(FlaskForm):
     runtime = SelectField("Runtime", choices=[("", "detect from the zip"), ("python", "Python (code.py)"), ("matlab", "MATLAB / Octave (code.m)")], default="")
     time_limit = IntegerField("Time limit (seconds)", validators=[Optional(), NumberRange(min=1)])
     memory_limit = IntegerField("Memory limit (MiB)", validators=[Optional(), NumberRange(min=16)])
+    disk_limit = IntegerField("Disk limit (MiB)", validators=[Optional(), NumberRange(min=16)])
     # Names (the newest version when the job is submitted); the web layer resolves and checks them.
     datasets = SelectMultipleField("Datasets", choices=[], validate_choice=False)
 
@@ -62,6 +63,7 @@ def upload():
                 runtime=form.runtime.data,
                 time_limit=str(form.time_limit.data) if form.time_limit.data else None,
                 memory_limit=str(form.memory_limit.data) if form.memory_limit.data else None,
+                disk_limit=str(form.disk_limit.data) if form.disk_limit.data else None,
                 datasets=form.datasets.data or [],
             )
             job = submit_job(services(), current_user.id, submission)

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import ApiUser, isolated_env, make_user, make_zip, read_zip, start_consumer, start_producer, start_web
+from tests.conftest import (
+    TERMINAL,
+    ApiUser,
+    isolated_env,
+    make_user,
+    make_zip,
+    read_zip,
+    start_consumer,
+    start_producer,
+    start_web,
+)
 
 PROBE = r"""
 import ctypes, json, os, socket
@@ -144,3 +157,43 @@ def test_fork_bomb_is_contained_and_the_next_job_runs(sandbox: Sandbox) -> None:
         assert bomb["status"] in ("failed", "succeeded"), bomb
     after = user.wait(user.submit(make_zip({"code.py": "print('still fine')"})).json()["id"])
     assert after["status"] == "succeeded"
+
+
+FILL_DISK = r"""
+import errno, os, time
+written, block = 0, b"x" * 2**20
+try:
+    with open("/job/big", "wb") as file:
+        while written < 1024 * 2**20:
+            file.write(block)
+            file.flush()
+            written += len(block)
+    print(f"no error after {written // 2**20} MiB", flush=True)
+except OSError as exc:
+    print(f"write failed: {errno.errorcode[exc.errno]} after {written // 2**20} MiB", flush=True)
+time.sleep(4)  # keep what was written while the test reads the host's disk
+"""
+
+
+def _host_used_bytes() -> int:
+    stats = os.statvfs("/var/lib/docker")
+    return (stats.f_blocks - stats.f_bfree) * stats.f_frsize
+
+
+def test_job_disk_is_bounded_and_the_host_untouched(sandbox: Sandbox) -> None:
+    """1 GiB written under /job with disk_limit=256: the job sees a full disk, the host's disk barely moves."""
+    user = sandbox.user
+    before = _host_used_bytes()
+    job_id = user.submit(make_zip({"code.py": FILL_DISK}), disk_limit="256").json()["id"]
+    peak = before
+    while (job := user.get(f"/api/v1/jobs/{job_id}").json())["status"] not in TERMINAL:
+        peak = max(peak, _host_used_bytes())
+        time.sleep(0.2)
+    log = user.get(f"/api/v1/jobs/{job_id}/log").text
+    assert re.search(r"write failed: (ENOSPC|EDQUOT) after \d+ MiB", log), log
+    assert int(log.split(" after ")[1].split()[0]) <= 256
+    assert peak - before < 300 * 2**20, f"the host's used disk grew by {(peak - before) / 2**20:.0f} MiB"
+    assert job["disk_limit"] == 256
+    after = user.wait(user.submit(make_zip({"code.py": "open('/job/small', 'w').write('x' * 10**6); print('still fine')"})).json()["id"])
+    assert after["status"] == "succeeded", after
+    assert after["disk_limit"] == 4096  # the default
