@@ -23,6 +23,7 @@ LOGGER = logging.getLogger(__name__)
 
 GIB = 2**30
 PROBE_MIB = 16
+LABEL_PROBE = "labqueue.disk-probe"  # not the consumer label: the probe outlives jobs and is no job's leftover
 
 
 class DiskUnavailable(RuntimeError):
@@ -42,14 +43,14 @@ def probe_name(consumer: str) -> str:
 class DiskReserve:
     """Whether the Docker host keeps ``reserve_bytes`` free; below it the consumer takes no new job."""
 
-    def __init__(self, client: docker.DockerClient, consumer: str, reserve_bytes: int, labels: dict[str, str]) -> None:
+    def __init__(self, client: docker.DockerClient, consumer: str, reserve_bytes: int) -> None:
         self.client = client
         self.probe = probe_name(consumer)
         self.reserve_bytes = reserve_bytes
-        self.labels = labels
+        self.labels = {LABEL_PROBE: consumer}
 
     def open(self) -> None:
-        """Make the probe volume; fails with DiskUnavailable when the host has no labqueue-disk plugin."""
+        """Make the probe volume (a killed predecessor's is taken over); DiskUnavailable when the host has no plugin."""
         try:
             create_bounded_volume(self.client, self.probe, PROBE_MIB, "0:0", self.labels)
         except docker.errors.APIError as exc:

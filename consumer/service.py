@@ -23,7 +23,6 @@ from consumer.environments import EnvironmentCache
 from consumer.errors import InfraError
 from consumer.job import JobRun
 from consumer.runtimes import Runtime
-from consumer.sandbox import LABEL_CONSUMER
 from producer.config import BrokerConfig
 from producer.contract import CancelCommand, ContractError, Heartbeat, JobEvent, JobMessage, decode, encode
 from producer.publisher import Publisher, PublishError, connection_parameters
@@ -55,7 +54,7 @@ class ConsumerService:
         self.publisher = Publisher(broker)
         self.environments = EnvironmentCache(client, config.env_image_budget_bytes, config.build)
         self.datasets = DatasetCache(client, store, config.dataset_cache_bytes, runtime.image, config.name)
-        self.disk = DiskReserve(client, config.name, config.disk_reserve_bytes, {LABEL_CONSUMER: config.name})
+        self.disk = DiskReserve(client, config.name, config.disk_reserve_bytes)
         self.paused = ""  # why no new job is taken now; set by the heartbeat thread, read by the AMQP loop
         self.running: dict[str, threading.Event] = {}
         self._running_lock = threading.Lock()
