@@ -80,6 +80,9 @@ def test_consumer_short_of_disk_takes_nothing_until_the_reserve_is_kept(stack: S
         page = admin.get("/admin/").text
         row = re.search(rf'<tr data-consumer="{name}">(.*?)</tr>', page, re.DOTALL).group(1)
         assert "below the reserve" in row
+        upload = admin.get("/upload").text
+        field = re.search(r'<input[^>]*name="disk_limit"[^>]*>', upload).group(0)
+        assert 'max="16384"' in field and 'placeholder="4096"' in field and "at most 16384 MiB" in upload
         wait_for(lambda: health_of(stack.url, name)["last_seen"] != seen["last_seen"], 60, "a second heartbeat")
         assert user.get(f"/api/v1/jobs/{job_id}").json()["status"] == "queued"
         assert "taking" not in short.log()
