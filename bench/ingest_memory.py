@@ -104,8 +104,8 @@ def main() -> None:
         env["LABQUEUE_MAX_DATASET_UPLOAD_MIB"] = str(size_mib + 64)
         env["TMPDIR"] = scratch  # the web process spools the upload and the checked rows here
         port = free_port()
-        command = [str(ROOT / ".venv/bin/gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "4",
-                   "--timeout", "600", "webapp:create_app()"]
+        command = [str(ROOT / ".venv/bin/gunicorn"), "--config", str(ROOT / "webapp" / "gunicorn_conf.py"), "--bind", f"127.0.0.1:{port}",
+                   "--workers", "1", "webapp:create_app()"]
         with (Path(scratch) / "web.log").open("w") as web_log:
             web = subprocess.Popen(command, env=env, cwd=ROOT, stdout=web_log, stderr=subprocess.STDOUT)
         try:

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 from bench.common import Client
-from bench.isolated import isolated_env
+from bench.isolated import ROOT, isolated_env
 
 BIN = Path(sys.executable).parent
 
@@ -63,7 +63,7 @@ def private_stack(slots: int, web_workers: int = 4, consumers: int = 1, **settin
         commands = {"producer": [sys.executable, "-m", "producer"]}
         for index in range(consumers):
             commands[f"consumer-{index}"] = [sys.executable, "-m", "consumer", "--runtime", "python", "--slots", str(slots)]
-        commands["web"] = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", str(web_workers), "--threads", "4", "webapp:create_app()"]
+        commands["web"] = [str(BIN / "gunicorn"), "--config", str(ROOT / "webapp" / "gunicorn_conf.py"), "--bind", f"127.0.0.1:{port}", "--workers", str(web_workers), "webapp:create_app()"]
         processes = []
         try:
             for name, command in commands.items():

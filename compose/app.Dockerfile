@@ -23,6 +23,7 @@ RUN python3 -m venv /opt/labqueue \
 COPY . /tmp/src
 RUN pip install --no-deps /tmp/src \
  && install -m 755 /tmp/src/compose/labqueue-consumer.py /opt/labqueue/bin/labqueue-consumer \
+ && install -m 644 /tmp/src/webapp/gunicorn_conf.py /opt/labqueue/gunicorn_conf.py \
  && rm -rf /tmp/src
 
 # Non-root. The consumer runs with the Docker socket's group as well
@@ -31,4 +32,4 @@ RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/lab
 USER 10001:10001
 WORKDIR /home/labqueue
 EXPOSE 8000
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--access-logfile", "-", "webapp:create_app()"]
+CMD ["gunicorn", "--config", "/opt/labqueue/gunicorn_conf.py", "--bind", "0.0.0.0:8000", "--access-logfile", "-", "webapp:create_app()"]

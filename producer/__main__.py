@@ -1,4 +1,4 @@
-"""``python -m producer``: the outbox relay, the event recorder and the retention clean-up."""
+"""``python -m producer``: the outbox relay, the event recorder, the retention clean-up and the change announcer."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import logging
 import signal
 import threading
 
+from producer.announce import ChangeAnnouncer
 from producer.config import BrokerConfig
 from producer.housekeeping import run_retention
 from producer.service import run_recorder, run_relay
@@ -28,6 +29,9 @@ def main() -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    announcer = ChangeAnnouncer(broker)  # web processes hear of every job change the recorder or relay commits
+    db.change_listeners.append(announcer.changed)
+    announcer.start(stop)
     job_ended = threading.Event()  # the recorder wakes the relay: a held job is released as soon as a slot frees
     relay = threading.Thread(target=run_relay, args=(db, broker, LimitDefaults.from_env(), stop, job_ended), name="relay")
     relay.start()

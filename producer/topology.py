@@ -10,6 +10,10 @@ DEAD_QUEUE = "jobs.dead"
 EVENTS_EXCHANGE = "labqueue.events"
 EVENTS_QUEUE = "events"
 CONTROL_EXCHANGE = "labqueue.control"
+# "Jobs changed up to change number N" (storage.changes) for the web processes' live streams: each web process binds
+# one exclusive, auto-deleted queue of its own; a notice nobody hears is lost, and nothing depends on it (streams
+# catch up by number).
+LIVE_EXCHANGE = "labqueue.live"
 
 QUORUM = {"x-queue-type": "quorum"}
 
@@ -18,12 +22,18 @@ def job_queue(runtime: str) -> str:
     return f"jobs.{runtime}"
 
 
+def declare_live(channel: BlockingChannel) -> None:
+    """The live-updates exchange; durable only so that a publisher never meets a missing exchange (a channel error)."""
+    channel.exchange_declare(LIVE_EXCHANGE, "fanout", durable=True)
+
+
 def declare(channel: BlockingChannel, runtimes: list[str] | tuple[str, ...], delivery_limit: int) -> None:
     """Declare the whole topology: one quorum queue per runtime with a delivery limit and dead-lettering."""
     channel.exchange_declare(JOBS_EXCHANGE, "direct", durable=True)
     channel.exchange_declare(DEAD_EXCHANGE, "fanout", durable=True)
     channel.exchange_declare(EVENTS_EXCHANGE, "fanout", durable=True)
     channel.exchange_declare(CONTROL_EXCHANGE, "fanout", durable=True)
+    declare_live(channel)
     channel.queue_declare(DEAD_QUEUE, durable=True, arguments=QUORUM)
     channel.queue_bind(DEAD_QUEUE, DEAD_EXCHANGE)
     channel.queue_declare(EVENTS_QUEUE, durable=True, arguments=QUORUM)

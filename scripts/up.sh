@@ -32,8 +32,9 @@ start() {
 start producer "$LABQUEUE_VENV/bin/python" -m producer
 start consumer-python "$LABQUEUE_VENV/bin/python" -m consumer --runtime python --slots "$LABQUEUE_PYTHON_SLOTS"
 start consumer-matlab "$LABQUEUE_VENV/bin/python" -m consumer --runtime matlab --slots "$LABQUEUE_MATLAB_SLOTS"
-start web "$LABQUEUE_VENV/bin/gunicorn" --bind "$LABQUEUE_BIND" --workers "$LABQUEUE_WEB_WORKERS" \
-    --threads 4 --timeout 600 --access-logfile - --logger-class webapp.weblogging.StructuredLogger 'webapp:create_app()'
+# Worker class, workers and timeouts: webapp/gunicorn_conf.py (gevent: open live pages hold no thread).
+start web "$LABQUEUE_VENV/bin/gunicorn" --config "$LABQUEUE_ROOT/webapp/gunicorn_conf.py" --bind "$LABQUEUE_BIND" \
+    --workers "$LABQUEUE_WEB_WORKERS" --access-logfile - --logger-class webapp.weblogging.StructuredLogger 'webapp:create_app()'
 wait_for_port "${LABQUEUE_BIND%:*}" "${LABQUEUE_BIND##*:}" 60
 
 cat <<MSG

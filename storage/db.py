@@ -13,6 +13,8 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.changes import ChangeListener, announce_committed, forget_changes, stamp_job_changes
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK_KEY = 0x6C6162717565  # PostgreSQL advisory lock taken while migrating ("labque")
 
@@ -41,6 +43,11 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Called with the newest change number after each commit that changed jobs (storage.changes).
+        self.change_listeners: list[ChangeListener] = []
+        event.listen(self.sessions, "before_flush", stamp_job_changes)
+        event.listen(self.sessions, "after_commit", lambda session: announce_committed(session, self.change_listeners))
+        event.listen(self.sessions, "after_rollback", forget_changes)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

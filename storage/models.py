@@ -1,4 +1,5 @@
-"""Database tables: users, API tokens, jobs, the publish outbox, recorded events, consumers seen, datasets."""
+"""Database tables: users, API tokens, jobs and their change numbers, stream leases, the publish outbox, recorded
+events, consumers seen, datasets."""
 
 from __future__ import annotations
 
@@ -104,8 +105,33 @@ class Job(Base):
     peak_memory_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     environment: Mapped[str | None] = mapped_column(String(16), nullable=True)  # base, cached or built
     expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # objects removed by retention
+    # Where this row's latest change sits in the one order of all job changes (storage.changes): live streams'
+    # event ids, and what a reconnecting stream asks for ("everything after N").
+    change_seq: Mapped[int] = mapped_column(BigInteger, default=0, index=True)
 
     owner: Mapped[User] = relationship()
+
+
+class ChangeCounter(Base):
+    """One row: the newest job change's number. Taking the next number locks the row until commit, so numbers
+    become visible in the order they were taken, and a reader of "changes after N" never skips one."""
+
+    __tablename__ = "change_counter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class StreamLease(Base):
+    """One open live-update stream, so the per-user cap holds across web processes; a lease its process stops
+    renewing (the process died) expires and no longer counts."""
+
+    __tablename__ = "stream_leases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    holder: Mapped[str] = mapped_column(String(255), index=True)  # host:pid of the web process serving it
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class OutboxEntry(Base):

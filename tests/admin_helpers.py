@@ -15,7 +15,7 @@ from typing import TypeVar
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ApiUser, Process, free_port, labqueue_cli
+from tests.conftest import GUNICORN_CONFIG, ApiUser, Process, free_port, labqueue_cli
 
 T = TypeVar("T")
 SLEEPER = "import time\nprint('started', flush=True)\ntime.sleep({seconds})\nprint('done')\n"
@@ -26,7 +26,7 @@ def start_gunicorn(env: dict[str, str], log_dir: Path, name: str, extra_args: li
     """labqueue's web app under gunicorn, as `make up` runs it (structured logs), with this environment."""
     port = free_port()
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
-    args = [gunicorn, "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", *(extra_args or []), "webapp:create_app()"]
+    args = [gunicorn, *GUNICORN_CONFIG, "--bind", f"127.0.0.1:{port}", "--workers", "2", *(extra_args or []), "webapp:create_app()"]
     process = Process(name, args, env, log_dir)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -31,6 +31,7 @@ from storage.objects import ObjectStore
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV_FILE = Path(os.environ.get("LABQUEUE_VAR", ROOT / "var")) / "labqueue.env"
+GUNICORN_CONFIG = ["--config", str(ROOT / "webapp" / "gunicorn_conf.py")]  # as `make up` runs the web
 TERMINAL = {"succeeded", "failed", "timed_out", "out_of_memory", "output_too_large", "cancelled", "system_error"}
 
 
@@ -223,7 +224,7 @@ def start_web(env: dict[str, str], log_dir: Path, name: str = "web") -> tuple[Pr
     """labqueue's web app under gunicorn, as `make up` runs it, on a free loopback port."""
     port = free_port()
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
-    process = Process(name, [gunicorn, "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "webapp:create_app()"], env, log_dir)
+    process = Process(name, [gunicorn, *GUNICORN_CONFIG, "--bind", f"127.0.0.1:{port}", "--workers", "2", "webapp:create_app()"], env, log_dir)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:

@@ -17,6 +17,7 @@ from storage.objects import ObjectStore
 from storage.retention import RetentionConfig
 from webapp import account, admin, api, auth, datasets_api, datasets_pages, metrics, pages, weblogging
 from webapp.config import WebConfig
+from webapp.live import LiveHub
 from webapp.services import Services
 from webapp.uploads import LabqueueRequest
 
@@ -53,13 +54,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     db = Database(storage.database_url)
     db.upgrade()
+    store = ObjectStore(storage)
+    live = LiveHub(db, store, broker, web.streams_per_user)
+    db.change_listeners.append(live.changed)
     app.extensions["labqueue"] = Services(
         db=db,
-        store=ObjectStore(storage),
+        store=store,
         publisher=Publisher(broker, cooldown=PUBLISH_COOLDOWN_SECONDS),
         config=web,
         limits=limits,
         retention=retention,
+        live=live,
     )
 
     auth.login_manager.init_app(app)

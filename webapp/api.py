@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 from storage.objects import ObjectStoreError
 from storage.states import UnknownStateError
 from webapp.downloads import UNAVAILABLE, input_response, log_response, member_response, output_response, refuse_expired
-from webapp.events import StreamRequest, job_events, peer_closed
+from webapp.events import WRITE_TIMEOUT_SECONDS, StreamRequest, job_events, parse_last_event_id, peer_closed
 from webapp.health import check
 from webapp.jobs import (
     JobFilter,
@@ -26,6 +26,7 @@ from webapp.jobs import (
 from webapp.openapi import openapi_document
 from webapp.outputs import OutputError, list_output
 from webapp.services import services
+from webapp.streams import Stream
 from webapp.uploads import staged_input
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -209,20 +210,30 @@ def job_file(job_id: str, name: str):
 
 @bp.get("/events")
 def events():
-    """Server-sent events about the caller's jobs; ``?job=ID`` (repeated) adds finished or others' jobs to watch,
-    ``?log=ID`` also announces that job's log size whenever it grows."""
+    """Server-sent events about the caller's jobs (an admin's: everyone's); ``?job=ID`` (repeated) adds finished jobs
+    to the first state, ``?log=ID`` also announces that job's log size whenever it grows; ``Last-Event-ID`` resumes."""
     log_job = request.args.get("log") or None
     if log_job is not None:
         _visible_job(log_job)
-    stream = StreamRequest(
-        user_id=current_user.id,
-        is_admin=current_user.is_admin,
+    svc = services()
+    hub = svc.live
+    hub.ensure_started()
+    lease = hub.acquire(current_user.id)
+    if lease is None:
+        return error(429, "too_many_streams", f"at most {hub.streams_per_user} live streams per user are open at once; close a page or tab")
+    stream = Stream(user_id=current_user.id, is_admin=current_user.is_admin, log_job=log_job)
+    wanted = StreamRequest(
         job_ids={job_id for job_id in request.args.getlist("job") if len(job_id) == 32},
-        log_job=log_job,
+        last_event_id=parse_last_event_id(request.headers.get("Last-Event-ID")),
     )
     sock = request.environ.get("gunicorn.socket")
-    body = job_events(services(), stream, client_gone=lambda: peer_closed(sock))
-    return Response(body, mimetype="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    if sock is not None:
+        sock.settimeout(WRITE_TIMEOUT_SECONDS)  # a client that reads nothing is dropped, its stream with it
+    hub.open(stream)
+    body = job_events(hub, svc.store, stream, wanted, client_gone=lambda: peer_closed(sock))
+    response = Response(body, mimetype="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    response.call_on_close(lambda: hub.close(stream, lease))
+    return response
 
 
 @bp.get("/openapi.json")

@@ -124,8 +124,9 @@ class MultipartUpload:
         return b""
 
 
-def parse_events(lines: Iterator[str]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(event name, data) pairs from server-sent event lines; comments and retry hints are skipped."""
+def parse_events(lines: Iterator[str], last_id: list[str] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(event name, data) pairs from server-sent event lines; comments and retry hints are skipped. Each ``id:`` seen
+    is kept as ``last_id[0]``, for the Last-Event-ID of a reconnect."""
     name, data = "message", []
     for line in lines:
         if line == "":
@@ -136,6 +137,8 @@ def parse_events(lines: Iterator[str]) -> Iterator[tuple[str, dict[str, Any]]]:
             name = line[6:].strip()
         elif line.startswith("data:"):
             data.append(line[5:].lstrip())
+        elif line.startswith("id:") and last_id is not None:
+            last_id[:] = [line[3:].strip()]
 
 
 class Client:
@@ -212,18 +215,20 @@ class Client:
         return done
 
     def events(self, job_ids: list[str], log_job: str | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Job (and log) events for as long as the caller reads them; a dropped or ended stream is reopened, and the
-        server then re-sends the current state, so nothing is missed."""
+        """Job (and log) events for as long as the caller reads them; a dropped or ended stream is reopened with the
+        last event id seen (as a browser does), and the server then sends what changed meanwhile, so nothing is missed."""
         params: list[tuple[str, str]] = [("job", job_id) for job_id in job_ids]
         if log_job:
             params.append(("log", log_job))
+        last_id: list[str] = []
         while True:
+            headers = {"Accept": "text/event-stream"}
+            if last_id:
+                headers["Last-Event-ID"] = last_id[0]
             try:
-                with self.request(
-                    "GET", "/events", params=params, stream=True, headers={"Accept": "text/event-stream"}
-                ) as response:
+                with self.request("GET", "/events", params=params, stream=True, headers=headers) as response:
                     response.encoding = "utf-8"
-                    for name, data in parse_events(response.iter_lines(chunk_size=None, decode_unicode=True)):
+                    for name, data in parse_events(response.iter_lines(chunk_size=None, decode_unicode=True), last_id):
                         if name != "bye":
                             yield name, data
             except ClientError as exc:

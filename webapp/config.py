@@ -25,6 +25,7 @@ class WebConfig:
     registration: bool = False
     secure_cookies: bool = False
     metrics_token: str | None = None  # Prometheus scrapes /metrics with it; admins' sessions work without
+    streams_per_user: int = 20  # open live-update streams (pages, `submit --wait`) per user, across web processes
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> WebConfig:
@@ -47,4 +48,5 @@ class WebConfig:
             registration=env_flag(env.get("LABQUEUE_REGISTRATION")),
             secure_cookies=env_flag(env.get("LABQUEUE_SECURE_COOKIES")),
             metrics_token=env.get("LABQUEUE_METRICS_TOKEN", "").strip() or None,
+            streams_per_user=int(env.get("LABQUEUE_STREAMS_PER_USER", cls.streams_per_user)),
         )

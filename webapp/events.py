@@ -1,39 +1,41 @@
-"""Server-sent events: a page (or the CLI) hears of its jobs' changes within a second, without polling the API.
+"""Server-sent events: a page (or the CLI) hears of its jobs' changes as they are recorded, without polling.
 
-One cheap indexed query a second per open stream: the caller's unfinished jobs plus the ones it asked about.
-A stream ends when the client goes away or after a few minutes (browsers reconnect by themselves, and the
-reconnect re-sends the current state), so it never pins a gunicorn thread for long.
+A stream holds no worker thread and runs no query of its own after its first state: the web process' hub
+(webapp.live) offers it every change its user may see, and it writes them as they come (gunicorn's gevent worker
+keeps thousands of such idle connections). Every event carries the change number it reflects; a client that
+reconnects with Last-Event-ID (browsers do by themselves, so does the CLI) is sent the current state of every job of
+its user changed since, so nothing is missed. A stream ends after a few minutes or when its client is gone.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import select
 import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
-from sqlalchemy import and_, or_
+from sqlalchemy import ColumnElement, and_, or_, true
 from sqlalchemy import select as sql_select
+from sqlalchemy.orm import selectinload
 
+from storage.changes import current_seq
+from storage.db import Database
 from storage.models import Job, utcnow
-from storage.objects import ObjectStoreError, log_key
+from storage.objects import ObjectStore, ObjectStoreError, log_key
 from storage.states import JobState
 from webapp.jobs import job_to_dict
-from webapp.services import Services
+from webapp.live import LiveHub
+from webapp.streams import LogSize, Stream, log_message, render, sse
 
-LOGGER = logging.getLogger(__name__)
-
-POLL_SECONDS = 1.0
-LOG_CHECK_SECONDS = 2.0
+TICK_SECONDS = 5.0  # how often an idle stream checks that its client is still there
 HEARTBEAT_SECONDS = 15.0
 MAX_LIFETIME_SECONDS = 300.0
+WRITE_TIMEOUT_SECONDS = 30.0  # a client that takes nothing for this long is dropped
 RETRY_MILLISECONDS = 2000
 MAX_WATCHED = 200
+MAX_RESUMED = 500
 # Jobs submitted this long before the stream opened count as new too: the page it serves may be that old.
 NEW_JOB_MARGIN = timedelta(seconds=30)
 ACTIVE = [state.value for state in JobState if not state.is_terminal]
@@ -41,21 +43,18 @@ ACTIVE = [state.value for state in JobState if not state.is_terminal]
 
 @dataclass
 class StreamRequest:
-    """Who listens and to what: their unfinished jobs always, plus ``job_ids``, plus one job's log size."""
+    """What the client asked for: jobs to watch besides its own unfinished ones, where it left off."""
 
-    user_id: int
-    is_admin: bool = False
     job_ids: set[str] = field(default_factory=set)
-    log_job: str | None = None
+    last_event_id: int | None = None
     lifetime: float = MAX_LIFETIME_SECONDS
 
 
-def event(name: str, data: dict[str, Any]) -> str:
-    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
-
-
-def _fingerprint(job: Job) -> tuple[Any, ...]:
-    return (job.status, job.reason, job.attempt, job.consumer, job.started_at, job.finished_at, job.exit_code, job.output_key)
+def parse_last_event_id(value: str | None) -> int | None:
+    """The change number a reconnecting client saw last; anything else (a browser's own id, garbage) reads as none."""
+    if value is None or not value.strip().isdigit() or len(value.strip()) > 18:
+        return None
+    return int(value.strip())
 
 
 def peer_closed(sock: socket.socket | None) -> bool:
@@ -72,87 +71,81 @@ def peer_closed(sock: socket.socket | None) -> bool:
         return True
 
 
-class JobStream:
-    """The state of one stream: what was sent, which jobs are still watched, the log size last announced."""
-
-    def __init__(self, services: Services, request: StreamRequest) -> None:
-        self.services = services
-        self.request = request
-        self.sent: dict[str, tuple[Any, ...]] = {}
-        self.watching = set(list(request.job_ids)[:MAX_WATCHED])
-        self.log_size: int | None = None
-        self.log_done = request.log_job is None
-        self.log_checked = 0.0
-        self.since = utcnow() - NEW_JOB_MARGIN
-
-    def changed_jobs(self) -> list[dict[str, Any]]:
-        """Jobs whose state differs from what this stream last sent; finished ones are sent once, then dropped.
-
-        Watched: the caller's unfinished jobs, the ones asked about, and the caller's jobs submitted since the stream
-        opened (a job that fails within a second is never seen unfinished).
-        """
-        req = self.request
-        mine = Job.owner_id == req.user_id
-        asked = Job.id.in_(self.watching)
-        if not req.is_admin:
-            asked = and_(asked, mine)
-        watched = or_(and_(mine, Job.status.in_(ACTIVE)), and_(mine, Job.submitted_at >= self.since), asked)
-        changed = []
-        with self.services.db.session() as session:
-            for job in session.scalars(sql_select(Job).where(watched).order_by(Job.submitted_at, Job.id)):
-                fingerprint = _fingerprint(job)
-                if self.sent.get(job.id) != fingerprint:
-                    self.sent[job.id] = fingerprint
-                    changed.append(job_to_dict(job))
-                if JobState(job.status).is_terminal:
-                    self.watching.discard(job.id)
-                elif len(self.watching) < MAX_WATCHED:
-                    self.watching.add(job.id)  # so its end is seen after it leaves the unfinished set
-        return changed
-
-    def log_event(self, now: float) -> dict[str, Any] | None:
-        """The followed job's log size when it changed; checked every few seconds, and one last time at its end."""
-        job_id = self.request.log_job
-        if self.log_done or job_id is None or now - self.log_checked < LOG_CHECK_SECONDS and job_id not in self._ended():
-            return None
-        self.log_checked = now
-        self.log_done = job_id in self._ended()
+def first_state(db: Database, store: ObjectStore, stream: Stream, request: StreamRequest) -> str:
+    """What the stream starts with, read after it was registered with the hub (so no change falls in between): the
+    user's unfinished and new jobs, the ones asked about, everything changed since Last-Event-ID, and the followed
+    log's size. Each job event carries the stream's floor: all the client needs up to it is in this first state."""
+    with db.session() as session:
+        now_seq = current_seq(session)
+        resume = request.last_event_id if request.last_event_id is not None and request.last_event_id <= now_seq else None
+        if resume is not None:
+            stream.floor = max(stream.floor, resume)
+        visible = visible_to(stream)
+        mine = Job.owner_id == stream.user_id
+        asked = and_(Job.id.in_(list(request.job_ids)[:MAX_WATCHED]), visible)
+        watched = or_(and_(mine, Job.status.in_(ACTIVE)), and_(mine, Job.submitted_at >= utcnow() - NEW_JOB_MARGIN), asked)
+        jobs = list(session.scalars(sql_select(Job).options(selectinload(Job.owner)).where(watched).order_by(Job.change_seq)))
+        if resume is not None:
+            missed = (
+                sql_select(Job).options(selectinload(Job.owner)).where(visible, Job.change_seq > resume)
+                .order_by(Job.change_seq.desc()).limit(MAX_RESUMED)
+            )
+            seen = {job.id for job in jobs}
+            jobs += [job for job in session.scalars(missed) if job.id not in seen]
+            jobs.sort(key=lambda job: job.change_seq)
+        parts = [f"retry: {RETRY_MILLISECONDS}\nid: {stream.floor}\n\n"]
+        log_status = None
+        for job in jobs:
+            stream.shown[job.id] = job.change_seq
+            parts.append(sse("job", render(job_to_dict(job)), stream.floor))
+            if job.id == stream.log_job:
+                log_status = job.status
+        if stream.log_job is not None and log_status is None:
+            log_job = session.get(Job, stream.log_job)
+            log_status = log_job.status if log_job is not None else JobState.CANCELLED.value
+    if stream.log_job is not None:
+        final = JobState(log_status).is_terminal
         try:
-            size = self.services.store.size(log_key(job_id)) or 0
-        except ObjectStoreError as exc:
-            LOGGER.warning("log size of job %s unknown: %s", job_id, exc)
-            self.log_done = False
-            return None
-        if size == self.log_size and not self.log_done:
-            return None
-        self.log_size = size
-        return {"id": job_id, "size": size, "final": self.log_done}
+            size = store.size(log_key(stream.log_job)) or 0
+        except ObjectStoreError:
+            size, final = 0, False  # the hub's next check tells
+        parts.append(log_message(LogSize(stream.log_job, size, final), stream.floor))
+        stream.log_final = final
+    return "".join(parts)
 
-    def _ended(self) -> set[str]:
-        return {job_id for job_id, fingerprint in self.sent.items() if JobState(fingerprint[0]).is_terminal}
+
+def visible_to(stream: Stream) -> ColumnElement[bool]:
+    """The jobs this stream's user may see: their own; an admin, all."""
+    return true() if stream.is_admin else Job.owner_id == stream.user_id
 
 
 def job_events(
-    services: Services,
+    hub: LiveHub,
+    store: ObjectStore,
+    stream: Stream,
     request: StreamRequest,
     client_gone: Callable[[], bool],
     clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
 ) -> Iterator[str]:
-    """The event stream: ``job`` events (the job as the API shows it) and ``log`` events (the log's new size)."""
-    stream = JobStream(services, request)
+    """The event stream: ``job`` events (the job as the API shows it), ``log`` events (the followed log's size),
+    heartbeats, and ``bye`` when it ends by itself (the client reconnects)."""
+    first = first_state(hub.db, store, stream, request)
+    if stream.log_final:
+        hub.unfollow(stream)
+    yield first
     started = last_write = clock()
-    yield f"retry: {RETRY_MILLISECONDS}\n\n"
-    while clock() - started < request.lifetime and not client_gone():
+    while not stream.dropped:
+        stream.wake.wait(TICK_SECONDS)
+        stream.wake.clear()
         now = clock()
-        messages = [event("job", job) for job in stream.changed_jobs()]
-        log = stream.log_event(now)
-        if log is not None:
-            messages.append(event("log", log))
-        if not messages and now - last_write >= HEARTBEAT_SECONDS:
-            messages.append(": keep-alive\n\n")
-        if messages:
+        if client_gone():
+            return
+        if now - started >= request.lifetime:
+            break
+        message = stream.take()
+        if not message and now - last_write >= HEARTBEAT_SECONDS:
+            message = ": keep-alive\n\n"
+        if message:
             last_write = now
-            yield "".join(messages)
-        sleep(POLL_SECONDS)
-    yield event("bye", {"reconnect": True})
+            yield message
+    yield sse("bye", '{"reconnect":true}', stream.floor)

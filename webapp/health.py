@@ -1,4 +1,4 @@
-"""What /api/v1/health reports: database, broker, object store and the consumers heard from lately."""
+"""What /api/v1/health reports: database, broker, object store, live updates and the consumers heard from lately."""
 
 from __future__ import annotations
 
@@ -49,6 +49,9 @@ def check(services: Services) -> dict[str, Any]:
         report["broker"] = "ok"
     except PublishError as exc:
         report["broker"] = f"error: {exc}"
+    if services.live is not None:
+        services.live.ensure_started()
+        report["live_updates"] = services.live.status()  # this process' subscription to job changes
     vital = ("database", "object_store", "broker")
     report["status"] = "ok" if all(report[name] == "ok" for name in vital) else "degraded"
     return report

@@ -1,8 +1,10 @@
-"""The clients a web process holds: database, object store and publisher, built once in the app factory."""
+"""The clients a web process holds: database, object store, publisher and live-updates hub, built once in the app
+factory."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from flask import current_app
 
@@ -13,6 +15,9 @@ from storage.objects import ObjectStore
 from storage.retention import RetentionConfig
 from webapp.config import WebConfig
 
+if TYPE_CHECKING:
+    from webapp.live import LiveHub
+
 
 @dataclass
 class Services:
@@ -22,6 +27,7 @@ class Services:
     config: WebConfig
     limits: LimitDefaults = field(default_factory=LimitDefaults)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    live: LiveHub | None = None
 
 
 def services() -> Services:

@@ -1,0 +1,26 @@
+"""gunicorn's settings for labqueue's web process, the one place every launcher (make up, compose, tests, bench) reads.
+
+Loaded by path (``--config .../gunicorn_conf.py``), not as ``python:webapp...``: importing the package would import the
+whole app in gunicorn's master, before gevent patches the standard library in the worker.
+
+gevent's worker serves each connection on a greenlet, so an open live stream (webapp.events) costs a few KiB and no
+thread; gevent patches sockets, threads and time before the app is imported, so pika, urllib3 (minio) and the upload
+uploaders yield while they wait. psycopg2 (PostgreSQL under compose) waits in C and needs psycogreen to yield as well.
+``LABQUEUE_WEB_WORKER_CLASS=gthread`` brings back thread workers (4 threads each).
+"""
+
+import os
+
+worker_class = os.environ.get("LABQUEUE_WEB_WORKER_CLASS", "gevent")
+workers = int(os.environ.get("LABQUEUE_WEB_WORKERS", "4"))
+threads = 4 if worker_class == "gthread" else 1
+worker_connections = int(os.environ.get("LABQUEUE_WEB_CONNECTIONS", "2000"))
+timeout = 600
+
+
+def post_fork(_server, _worker):
+    """Make psycopg2 yield to other greenlets while PostgreSQL answers (SQLite calls are short and stay as they are)."""
+    if worker_class == "gevent" and os.environ.get("LABQUEUE_DATABASE_URL", "").startswith("postgresql"):
+        from psycogreen.gevent import patch_psycopg
+
+        patch_psycopg()
