@@ -1,4 +1,7 @@
-"""The server-sent event stream's own logic on a throwaway SQLite database: what it sends, and that it ends."""
+"""Live streams' own logic on a throwaway SQLite database: numbering, visibility, coalescing, dropping, resuming.
+
+No broker here: the hub's catch-up pass is what a notice from the bus triggers, so it is called directly.
+"""
 
 from __future__ import annotations
 
@@ -8,36 +11,31 @@ from pathlib import Path
 
 import pytest
 
+from producer.config import BrokerConfig
+from storage import leases
 from storage.db import Database
 from storage.models import Job, User, utcnow
-from webapp.events import HEARTBEAT_SECONDS, StreamRequest, job_events
-from webapp.services import Services
-
-
-class Clock:
-    """Time that passes only when the stream sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
+from webapp.events import StreamRequest, first_state, parse_last_event_id
+from webapp.live import LiveHub
+from webapp.streams import Change, Stream
 
 
 @pytest.fixture
-def services(tmp_path: Path) -> Services:
-    db = Database(f"sqlite:///{tmp_path / 'events.db'}")
-    db.upgrade()
-    with db.session() as session:
+def db(tmp_path: Path) -> Database:
+    database = Database(f"sqlite:///{tmp_path / 'events.db'}")
+    database.upgrade()
+    with database.session() as session:
         session.add_all([User(id=1, name="ada", password_hash="x"), User(id=2, name="bob", password_hash="x")])
-    return Services(db=db, store=None, publisher=None, config=None)  # type: ignore[arg-type]
+    return database
 
 
-def add_job(services: Services, job_id: str, owner: int, status: str, age: timedelta = timedelta(hours=1)) -> None:
-    with services.db.session() as session:
+@pytest.fixture
+def hub(db: Database) -> LiveHub:
+    return LiveHub(db, store=None, broker=BrokerConfig(url="amqp://unused"), streams_per_user=2)  # type: ignore[arg-type]
+
+
+def add_job(db: Database, job_id: str, owner: int, status: str, age: timedelta = timedelta(hours=1)) -> None:
+    with db.session() as session:
         session.add(
             Job(
                 id=job_id, owner_id=owner, project="p", runtime="python", status=status, datasets=[], time_limit=60,
@@ -47,75 +45,99 @@ def add_job(services: Services, job_id: str, owner: int, status: str, age: timed
         )
 
 
-def set_status(services: Services, job_id: str, status: str) -> None:
-    with services.db.session() as session:
+def set_status(db: Database, job_id: str, status: str) -> None:
+    with db.session() as session:
         session.get(Job, job_id).status = status
 
 
-def job_events_of(chunks: list[str]) -> list[tuple[str, str]]:
+def job_events_of(text: str) -> list[tuple[int, str, str]]:
+    """(event id, job id, status) of every ``job`` event in a piece of an event stream."""
     found = []
-    for chunk in chunks:
-        for message in chunk.split("\n\n"):
-            lines = dict(line.split(": ", 1) for line in message.splitlines() if ": " in line and not line.startswith(":"))
-            if lines.get("event") == "job":
-                data = json.loads(lines["data"])
-                found.append((data["id"], data["status"]))
+    for message in text.split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in message.splitlines() if ": " in line and not line.startswith(":"))
+        if lines.get("event") == "job":
+            data = json.loads(lines["data"])
+            found.append((int(lines["id"]), data["id"], data["status"]))
     return found
 
 
-def test_sends_unfinished_jobs_then_changes_once_and_ends_at_its_lifetime(services: Services) -> None:
-    add_job(services, "a" * 32, 1, "running")
-    add_job(services, "b" * 32, 1, "succeeded")
-    add_job(services, "c" * 32, 2, "running")
-    clock = Clock()
-    stream = job_events(services, StreamRequest(user_id=1, lifetime=10), lambda: False, clock, clock.sleep)
-
-    chunks = [next(stream), next(stream)]
-    set_status(services, "a" * 32, "succeeded")
-    chunks += list(stream)
-
-    assert chunks[0].startswith("retry:")
-    assert job_events_of(chunks) == [("a" * 32, "running"), ("a" * 32, "succeeded")]
-    assert chunks[-1].startswith("event: bye")
-    assert clock.now == pytest.approx(10)
+def change(job_id: str, owner: int, seq: int) -> Change:
+    return Change(job_id, owner, seq, terminal=False, data=json.dumps({"id": job_id, "status": f"s{seq}"}))
 
 
-def test_asked_for_jobs_are_sent_but_never_another_users(services: Services) -> None:
-    add_job(services, "b" * 32, 1, "succeeded")
-    add_job(services, "c" * 32, 2, "running")
-    clock = Clock()
-    asked = StreamRequest(user_id=1, job_ids={"b" * 32, "c" * 32}, lifetime=3)
+def test_every_committed_job_change_takes_the_next_number(db: Database) -> None:
+    add_job(db, "a" * 32, 1, "queued")
+    add_job(db, "b" * 32, 1, "queued")
+    set_status(db, "a" * 32, "running")
 
-    chunks = list(job_events(services, asked, lambda: False, clock, clock.sleep))
+    with db.session() as session:
+        numbers = {job.id: job.change_seq for job in session.query(Job)}
 
-    assert job_events_of(chunks) == [("b" * 32, "succeeded")]
-
-
-def test_a_new_job_that_ends_between_two_looks_is_still_sent(services: Services) -> None:
-    clock = Clock()
-    stream = job_events(services, StreamRequest(user_id=1, lifetime=3), lambda: False, clock, clock.sleep)
-    next(stream)
-
-    add_job(services, "d" * 32, 1, "failed", age=timedelta(0))
-    add_job(services, "e" * 32, 2, "failed", age=timedelta(0))
-
-    assert job_events_of(list(stream)) == [("d" * 32, "failed")]
+    assert numbers == {"a" * 32: 3, "b" * 32: 2}
 
 
-def test_ends_as_soon_as_the_client_is_gone(services: Services) -> None:
-    clock = Clock()
-    gone = iter([False, False, True])
+def test_a_stream_keeps_only_the_newest_state_of_each_job_in_change_order() -> None:
+    stream = Stream(user_id=1, is_admin=False)
+    for offered in (change("a" * 32, 1, 1), change("b" * 32, 1, 2), change("a" * 32, 1, 3)):
+        stream.offer(offered)
 
-    chunks = list(job_events(services, StreamRequest(user_id=1), lambda: next(gone), clock, clock.sleep))
+    assert [(seq, job) for seq, job, _ in job_events_of(stream.take())] == [(2, "b" * 32), (3, "a" * 32)]
+    assert stream.floor == 3
+    assert stream.take() == ""
 
-    assert clock.now == pytest.approx(2)
-    assert chunks[-1].startswith("event: bye")
+
+def test_a_stream_never_queues_another_users_job_but_an_admins_does() -> None:
+    researcher, admin = Stream(user_id=1, is_admin=False), Stream(user_id=9, is_admin=True)
+    for stream in (researcher, admin):
+        stream.offer(change("c" * 32, 2, 1))
+
+    assert researcher.take() == ""
+    assert [job for _, job, _ in job_events_of(admin.take())] == ["c" * 32]
 
 
-def test_keeps_quiet_streams_alive_with_comments(services: Services) -> None:
-    clock = Clock()
-    request = StreamRequest(user_id=1, lifetime=HEARTBEAT_SECONDS * 2 + 1)
+def test_a_stream_too_far_behind_is_dropped_not_grown() -> None:
+    stream = Stream(user_id=1, is_admin=False, max_pending=2)
+    for seq, job_id in enumerate(("a" * 32, "b" * 32, "c" * 32), start=1):
+        stream.offer(change(job_id, 1, seq))
 
-    chunks = list(job_events(services, request, lambda: False, clock, clock.sleep))
+    assert stream.dropped is not None
 
-    assert chunks.count(": keep-alive\n\n") == 2
+
+def test_the_hub_offers_each_change_to_the_streams_that_may_see_it(db: Database, hub: LiveHub) -> None:
+    mine, theirs = Stream(user_id=1, is_admin=False), Stream(user_id=2, is_admin=False)
+    hub.open(mine)
+    hub.open(theirs)
+    add_job(db, "a" * 32, 1, "running")
+    set_status(db, "a" * 32, "succeeded")
+
+    hub._catch_up()
+
+    assert [(job, status) for _, job, status in job_events_of(mine.take())] == [("a" * 32, "succeeded")]
+    assert theirs.take() == ""
+
+
+def test_a_stream_resumed_after_an_id_gets_every_job_changed_since(db: Database, hub: LiveHub) -> None:
+    add_job(db, "a" * 32, 1, "succeeded")  # change 1: seen before the reconnect
+    add_job(db, "b" * 32, 1, "failed")  # change 2: missed
+    add_job(db, "c" * 32, 2, "failed")  # change 3: another user's
+    stream = Stream(user_id=1, is_admin=False)
+    hub.open(stream)
+
+    text = first_state(db, None, stream, StreamRequest(last_event_id=1))  # type: ignore[arg-type]
+
+    assert [job for _, job, _ in job_events_of(text)] == ["b" * 32]
+
+
+def test_a_last_event_id_that_is_not_a_change_number_reads_as_none() -> None:
+    assert [parse_last_event_id(value) for value in ("12", " 7 ", "x1", "", None, "9" * 40)] == [12, 7, None, None, None, None]
+
+
+def test_the_stream_cap_counts_leases_and_frees_a_released_one(db: Database) -> None:
+    with db.session() as session:
+        first = leases.acquire(session, 1, "web:1", cap=2)
+        second = leases.acquire(session, 1, "web:2", cap=2)
+        assert leases.acquire(session, 1, "web:1", cap=2) is None
+        assert leases.acquire(session, 2, "web:1", cap=2) is not None
+        assert first is not None and second is not None
+        leases.release(session, first)
+        assert leases.acquire(session, 1, "web:1", cap=2) is not None

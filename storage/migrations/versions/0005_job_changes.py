@@ -1,6 +1,6 @@
 """job change numbers for live streams' ids and resume, stream leases for the per-user cap
 
-Revision ID: 0004
+Revision ID: 0005
 Revises: 0003
 Create Date: 2026-12-02 19:00:00.000000
 """
@@ -10,8 +10,8 @@ from alembic import op
 
 import storage.models
 
-revision = '0004'
-down_revision = '0003'
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
