@@ -17,6 +17,7 @@ from typing import Any, BinaryIO, TypeVar
 import docker
 import docker.errors
 import requests
+import urllib3.exceptions
 
 from consumer.claim import Claim, ClaimKeeper, read_claim
 from consumer.cleanup import remove_job_leftovers
@@ -76,6 +77,26 @@ class Usage:
 def _docker_time(stamp: str) -> float:
     """Seconds since the epoch of a time as Docker writes it (RFC 3339, nanoseconds cut to microseconds)."""
     return datetime.fromisoformat(stamp).timestamp()
+
+
+def _exited_within(container: Any, seconds: float) -> bool:
+    """True once the container exited, False while it still runs after ``seconds``.
+
+    Raises InfraError when the Docker daemon is gone: that is no reason to wait on (the job goes back to the queue).
+    """
+    try:
+        container.wait(timeout=seconds)
+        return True
+    except requests.exceptions.ReadTimeout:  # over TCP, an expired wait(timeout=) is a ReadTimeout
+        return False
+    except requests.exceptions.ConnectionError as exc:
+        # docker-py quirk: over its unix socket an expired wait(timeout=) raises ConnectionError(ReadTimeoutError)
+        # rather than ReadTimeout. Any other ConnectionError (refused, reset) means the daemon is unreachable.
+        if exc.args and isinstance(exc.args[0], urllib3.exceptions.ReadTimeoutError):
+            return False
+        raise InfraError(f"the Docker daemon is unreachable while the job runs: {exc}") from exc
+    except requests.RequestException as exc:  # e.g. the daemon died mid-answer (ChunkedEncodingError)
+        raise InfraError(f"the Docker daemon is unreachable while the job runs: {exc}") from exc
 
 
 class JobRun:
@@ -337,11 +358,8 @@ class JobRun:
         next_cancel_poll = started + CANCEL_POLL_SECONDS
         next_snapshot, snapshot_version = started + LOG_SNAPSHOT_SECONDS, 0
         while True:
-            try:
-                container.wait(timeout=WAIT_STEP_SECONDS)
+            if _exited_within(container, WAIT_STEP_SECONDS):
                 return None
-            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-                pass
             now = time.monotonic()
             if now >= next_snapshot and self.log.version != snapshot_version:
                 next_snapshot, snapshot_version = now + LOG_SNAPSHOT_SECONDS, self.log.version
@@ -367,6 +385,8 @@ class JobRun:
         except docker.errors.APIError as exc:
             if "is not running" not in str(exc):
                 raise InfraError(f"killing the container failed: {exc}") from exc
+        except requests.RequestException as exc:
+            raise InfraError(f"killing the container failed, the Docker daemon is unreachable: {exc}") from exc
 
     def _follow_log(self, container: Any, capture: LogCapture) -> None:
         """Capture stdout+stderr as it comes (the wait loop snapshots it to the object store, so the log is live)."""
@@ -490,7 +510,7 @@ class JobRun:
             container.remove(force=True)
         except docker.errors.NotFound:
             pass
-        except docker.errors.APIError:
+        except (docker.errors.APIError, requests.RequestException):
             LOGGER.exception("job %s: removing its container failed; the orphan sweep will retry", self.job_id)
         self._remove_volume()
 
@@ -499,5 +519,5 @@ class JobRun:
             self.client.api.remove_volume(volume_name(self.job_id, self.attempt), force=True)
         except docker.errors.NotFound:
             pass
-        except docker.errors.APIError:
+        except (docker.errors.APIError, requests.RequestException):
             LOGGER.exception("job %s: removing its volume failed; the orphan sweep will retry", self.job_id)
