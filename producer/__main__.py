@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
+import sys
 import threading
 
 from producer.announce import ChangeAnnouncer
 from producer.config import BrokerConfig
 from producer.housekeeping import run_retention
 from producer.service import run_recorder, run_relay
+from producer.supervise import run_parts
 from storage.config import StorageConfig
 from storage.db import Database
 from storage.limits import LimitDefaults
@@ -20,7 +23,7 @@ from storage.retention import RetentionConfig
 LOGGER = logging.getLogger("producer")
 
 
-def main() -> None:
+def main() -> int:
     configure_logging("producer")
     broker = BrokerConfig.from_env()
     storage = StorageConfig.from_env()
@@ -33,17 +36,16 @@ def main() -> None:
     db.change_listeners.append(announcer.changed)
     announcer.start(stop)
     job_ended = threading.Event()  # the recorder wakes the relay: a held job is released as soon as a slot frees
-    relay = threading.Thread(target=run_relay, args=(db, broker, LimitDefaults.from_env(), stop, job_ended), name="relay")
-    relay.start()
-    store = ObjectStore(storage)
-    retention = threading.Thread(target=run_retention, args=(db, store, RetentionConfig.from_env(), stop), name="retention")
-    retention.start()
+    parts = {
+        "relay": functools.partial(run_relay, db, broker, LimitDefaults.from_env(), stop, job_ended),
+        "recorder": functools.partial(run_recorder, db, broker, stop, job_ended),
+        "retention": functools.partial(run_retention, db, ObjectStore(storage), RetentionConfig.from_env(), stop),
+    }
     LOGGER.info("producer running: relay and recorder")
-    run_recorder(db, broker, stop, job_ended)
-    relay.join()
-    retention.join()
+    status = run_parts(parts, stop)
     LOGGER.info("producer stopped")
+    return status
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

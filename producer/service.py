@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from datetime import timedelta
 
 import pika
@@ -27,20 +28,29 @@ LOGGER = logging.getLogger(__name__)
 RELAY_INTERVAL = 1.0
 FAST_PATH_GRACE = timedelta(seconds=5)
 MAX_BACKOFF = 30.0
+RELAY_PATIENCE_SECONDS = 60.0  # failing passes for this long (e.g. the database is gone): the relay gives up
 BATCH_WINDOW = 0.05  # seconds an event waits for others to share its transaction
 
 
 def run_relay(db: Database, config: BrokerConfig, limits: LimitDefaults, stop: threading.Event, job_ended: threading.Event) -> None:
     """Publish outbox entries the web process could not, and held ones as their owners' slots free up: a pass every
-    RELAY_INTERVAL, and at once when the recorder sees a job end (a held job should not wait for the next tick)."""
+    RELAY_INTERVAL, and at once when the recorder sees a job end (a held job should not wait for the next tick).
+
+    A failed pass is retried; when every pass fails for RELAY_PATIENCE_SECONDS the error is raised (the producer
+    then exits, to be restarted)."""
     publisher = Publisher(config)
+    failing_since: float | None = None
     try:
         while not stop.is_set():
             job_ended.clear()
             try:
                 if count := publish_pending(db, publisher, FAST_PATH_GRACE, limits):
                     LOGGER.info("relay published %d job(s)", count)
+                failing_since = None
             except Exception:
+                failing_since = failing_since or time.monotonic()
+                if time.monotonic() - failing_since > RELAY_PATIENCE_SECONDS:
+                    raise
                 LOGGER.exception("relay pass failed; retrying")
             job_ended.wait(RELAY_INTERVAL)
     finally:
@@ -131,7 +141,8 @@ def _peek_type(body: bytes) -> str | None:
 
 
 def run_recorder(db: Database, config: BrokerConfig, stop: threading.Event, job_ended: threading.Event) -> None:
-    """Run the recorder, reconnecting with capped backoff until ``stop`` is set."""
+    """Run the recorder, reconnecting to the broker with capped backoff until ``stop`` is set. A database error is
+    raised: the events stay unacknowledged on the broker, and the producer exits to be restarted."""
     recorder = Recorder(db, config, job_ended)
     delay = 1.0
     while not stop.is_set():
