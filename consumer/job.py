@@ -31,7 +31,7 @@ from consumer.logcapture import LogCapture
 from consumer.output import OutputTooLarge, empty_tar, tar_to_zip
 from consumer.runtimes import Runtime
 from consumer.sandbox import JOB_USER, OUTPUT_PATH, JobLimits, container_spec, labels, volume_name
-from producer.contract import JobEvent, JobMessage
+from producer.contract import JobEvent, JobMessage, parse
 from producer.publisher import PublishError
 from storage.archive import ArchiveError, ArchiveLimits, inspect_zip, read_member, zip_to_tar
 from storage.objects import (
@@ -229,7 +229,7 @@ class JobRun:
 
     def _stored_result(self) -> JobEvent | None:
         data = self.store.get_json(result_key(self.job_id))
-        return JobEvent(**data) if data else None
+        return parse(data, JobEvent) if data else None
 
     def _cancel_requested(self) -> bool:
         try:

@@ -18,7 +18,7 @@ from producer.contract import ContractError, Heartbeat, JobEvent, JobMessage, de
 from producer.outbox import publish_pending
 from producer.publisher import Publisher, connection_parameters
 from producer.recorder import apply_event, apply_heartbeat, mark_system_error
-from producer.topology import DEAD_QUEUE, EVENTS_QUEUE, declare
+from producer.topology import DEAD_QUEUE, EVENTS_DEAD_EXCHANGE, EVENTS_QUEUE, declare
 from storage.db import Database
 from storage.limits import LimitDefaults
 from storage.states import parse_state
@@ -30,6 +30,7 @@ FAST_PATH_GRACE = timedelta(seconds=5)
 MAX_BACKOFF = 30.0
 RELAY_PATIENCE_SECONDS = 60.0  # failing passes for this long (e.g. the database is gone): the relay gives up
 BATCH_WINDOW = 0.05  # seconds an event waits for others to share its transaction
+REFUSAL_HEADER = "x-labqueue-refused"  # on a dead-lettered event: why the recorder refused it
 
 
 def run_relay(db: Database, config: BrokerConfig, limits: LimitDefaults, stop: threading.Event, job_ended: threading.Event) -> None:
@@ -74,12 +75,23 @@ class Recorder:
         self.pending.append((method.delivery_tag, body))
 
     def record_pending(self, channel: BlockingChannel) -> None:
-        """Record the pending events in one transaction, then ack them; a failure acks none (they come again)."""
+        """Record the pending events in one transaction, then ack them; a failure acks none (they come again).
+
+        An event that breaks the contract is not applied: it goes to the events' dead-letter queue, with the reason.
+        """
         batch, self.pending = self.pending, []
         ended = False
+        refused: list[tuple[bytes, str]] = []
         with self.db.session() as session:
             for _tag, body in batch:
-                ended |= _record(session, body)
+                try:
+                    ended |= _record(session, body)
+                except ContractError as exc:
+                    refused.append((body, str(exc)))
+        for body, reason in refused:
+            LOGGER.error("dead-lettering malformed event: %s: %r", reason, body[:200])
+            properties = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent, headers={REFUSAL_HEADER: reason[:1000]})
+            channel.basic_publish(EVENTS_DEAD_EXCHANGE, "", body, properties, mandatory=True)
         for tag, _body in batch:
             channel.basic_ack(tag)
         if ended:  # committed: the relay now counts one running job less
@@ -102,6 +114,7 @@ class Recorder:
         try:
             channel = connection.channel()
             declare(channel, self.config.runtimes, self.config.delivery_limit)
+            channel.confirm_delivery()  # a refused event is acked only once the dead-letter queue holds it
             channel.basic_qos(prefetch_count=100)
             channel.basic_consume(EVENTS_QUEUE, self.on_event)
             channel.basic_consume(DEAD_QUEUE, self.on_dead_letter)
@@ -117,15 +130,11 @@ class Recorder:
 
 
 def _record(session: Session, body: bytes) -> bool:
-    """Apply one event or heartbeat; True when it ended a job. A malformed one is logged and dropped."""
-    try:
-        if _peek_type(body) == Heartbeat.TYPE:
-            apply_heartbeat(session, decode(body, Heartbeat))
-            return False
-        event = decode(body, JobEvent)
-    except ContractError as exc:
-        LOGGER.error("dropping malformed event: %s: %r", exc, body[:200])
+    """Apply one event or heartbeat; True when it ended a job. Raises ContractError for a malformed one."""
+    if _peek_type(body) == Heartbeat.TYPE:
+        apply_heartbeat(session, decode(body, Heartbeat))
         return False
+    event = decode(body, JobEvent)
     if not apply_event(session, event):
         return False
     LOGGER.info("job %s is %s", event.job_id, event.status)

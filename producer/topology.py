@@ -9,6 +9,10 @@ DEAD_EXCHANGE = "labqueue.dead"
 DEAD_QUEUE = "jobs.dead"
 EVENTS_EXCHANGE = "labqueue.events"
 EVENTS_QUEUE = "events"
+# Events the recorder refused (they break the contract): kept for a look, never applied to a job.
+EVENTS_DEAD_EXCHANGE = "labqueue.events.dead"
+EVENTS_DEAD_QUEUE = "events.dead"
+EVENTS_DEAD_MAX = 10000  # a flood of bad events cannot fill the broker; the oldest go first
 CONTROL_EXCHANGE = "labqueue.control"
 # "Jobs changed up to change number N" (storage.changes) for the web processes' live streams: each web process binds
 # one exclusive, auto-deleted queue of its own; a notice nobody hears is lost, and nothing depends on it (streams
@@ -38,6 +42,9 @@ def declare(channel: BlockingChannel, runtimes: list[str] | tuple[str, ...], del
     channel.queue_bind(DEAD_QUEUE, DEAD_EXCHANGE)
     channel.queue_declare(EVENTS_QUEUE, durable=True, arguments=QUORUM)
     channel.queue_bind(EVENTS_QUEUE, EVENTS_EXCHANGE)
+    channel.exchange_declare(EVENTS_DEAD_EXCHANGE, "fanout", durable=True)
+    channel.queue_declare(EVENTS_DEAD_QUEUE, durable=True, arguments={**QUORUM, "x-max-length": EVENTS_DEAD_MAX})
+    channel.queue_bind(EVENTS_DEAD_QUEUE, EVENTS_DEAD_EXCHANGE)
     for runtime in runtimes:
         queue = job_queue(runtime)
         channel.queue_declare(

@@ -121,7 +121,7 @@ def test_poison_message_is_dead_lettered_and_its_job_ends_system_error(fault_sta
     assert healthy["status"] == "succeeded"
     assert "dead-lettering malformed job message" in fault_stack.consumer_log()
     assert "is not a job" in fault_stack.processes["producer"].log()
-    assert "dropping malformed event" in fault_stack.processes["producer"].log()
+    assert "dead-lettering malformed event" in fault_stack.processes["producer"].log()
 
 
 @pytest.mark.broker(consumer_timeout_ms=4000, delivery_limit=20)

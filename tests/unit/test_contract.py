@@ -62,3 +62,69 @@ def test_event_with_bad_time_is_refused() -> None:
     body["at"] = "yesterday"
     with pytest.raises(ContractError):
         decode(json.dumps(body).encode(), JobEvent)
+
+
+def test_the_wire_format_is_unchanged() -> None:
+    """Version 1 as the dataclasses wrote it: every field by name, plus v and type."""
+    event = JobEvent(job_id=JOB_ID, status="succeeded", at="2026-01-02T03:04:05+00:00", event_id="e" * 32, exit_code=0, wall_seconds=1.5)
+    assert json.loads(encode(event)) == {
+        "v": 1, "type": "job_event", "job_id": JOB_ID, "status": "succeeded", "reason": "", "consumer": "", "attempt": 0,
+        "at": "2026-01-02T03:04:05+00:00", "event_id": "e" * 32, "exit_code": 0, "container_runtime": None, "output_key": None,
+        "output_bytes": None, "log_key": None, "wall_seconds": 1.5, "cpu_seconds": None, "peak_memory_bytes": None, "environment": None,
+    }
+    message = JobMessage(job_id=JOB_ID, runtime="python", input_key="jobs/x", time_limit=60, memory_limit=512, datasets=["d@1"])
+    assert json.loads(encode(message)) == {
+        "v": 1, "type": "job", "job_id": JOB_ID, "runtime": "python", "input_key": "jobs/x", "time_limit": 60, "memory_limit": 512,
+        "datasets": ["d@1"],
+    }
+    assert json.loads(encode(CancelCommand(job_id=JOB_ID))) == {"v": 1, "type": "cancel", "job_id": JOB_ID}
+
+
+def wire(kind: type, **values: object) -> bytes:
+    return json.dumps({"v": 1, "type": kind.TYPE, **values}).encode()
+
+
+GOOD = {
+    JobMessage: {"job_id": JOB_ID, "runtime": "python", "input_key": "jobs/x", "time_limit": 60, "memory_limit": 512},
+    JobEvent: {"job_id": JOB_ID, "status": "succeeded"},
+    CancelCommand: {"job_id": JOB_ID},
+    Heartbeat: {"consumer": "c1", "runtime": "python", "host": "h", "slots": 2, "busy": 0},
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "value"),
+    [
+        (JobEvent, "output_bytes", "lots"),
+        (JobEvent, "wall_seconds", [1]),
+        (JobEvent, "consumer", 5),
+        (JobEvent, "attempt", "2"),
+        (JobEvent, "exit_code", 1.5),
+        (JobEvent, "cpu_seconds", "fast"),
+        (JobEvent, "peak_memory_bytes", True),
+        (JobEvent, "output_bytes", -1),
+        (JobEvent, "reason", None),
+        (JobEvent, "log_key", {"k": 1}),
+        (JobEvent, "container_runtime", 3),
+        (JobEvent, "output_key", ["jobs/x"]),
+        (JobEvent, "status", 7),
+        (JobEvent, "event_id", ""),
+        (JobMessage, "time_limit", "60"),
+        (JobMessage, "memory_limit", 0),
+        (JobMessage, "datasets", [1]),
+        (JobMessage, "runtime", "py thon"),
+        (CancelCommand, "job_id", 5),
+        (Heartbeat, "slots", "2"),
+        (Heartbeat, "busy", None),
+        (Heartbeat, "host", 1),
+    ],
+)
+def test_a_wrongly_typed_field_is_refused_by_name(kind: type, field: str, value: object) -> None:
+    with pytest.raises(ContractError, match=field):
+        decode(wire(kind, **{**GOOD[kind], field: value}), kind)
+    assert decode(wire(kind, **GOOD[kind]), kind)  # the same message with the field right is accepted
+
+
+def test_a_missing_field_is_named() -> None:
+    with pytest.raises(ContractError, match="memory_limit"):
+        decode(wire(JobMessage, **{k: v for k, v in GOOD[JobMessage].items() if k != "memory_limit"}), JobMessage)

@@ -14,6 +14,7 @@ from producer.config import BrokerConfig
 from producer.contract import JobEvent, encode
 from producer.recorder import apply_event, mark_system_error
 from producer.service import Recorder
+from producer.topology import EVENTS_DEAD_EXCHANGE
 from storage.db import Database
 from storage.models import Job, RecordedEvent, User
 
@@ -86,10 +87,15 @@ def test_system_error_never_overrides_a_final_state(db: Database, job_id: str) -
 
 
 class AckingChannel:
-    """Records acks, as the recorder's channel would send them."""
+    """Records acks and publishes (dead-lettered events), as the recorder's channel would send them."""
 
     def __init__(self) -> None:
         self.acked: list[int] = []
+        self.published: list[tuple[str, bytes]] = []
+
+    def basic_publish(self, exchange: str, _routing_key: str, body: bytes, _properties: object, mandatory: bool) -> None:
+        assert mandatory
+        self.published.append((exchange, body))
 
     def basic_ack(self, delivery_tag: int) -> None:
         self.acked.append(delivery_tag)
@@ -138,6 +144,7 @@ def test_events_arriving_together_are_recorded_in_one_go(db: Database, job_id: s
     assert (job.status, job.consumer, job.wall_seconds) == ("succeeded", "c1", 1.5)
     assert job.started_at is not None
     assert channel.acked == [1, 2, 3, 4, 5] and job_ended.is_set()
+    assert channel.published == [(EVENTS_DEAD_EXCHANGE, b"not json")]
     with db.session() as session:
         assert session.query(RecordedEvent).count() == 3
 
