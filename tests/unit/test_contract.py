@@ -75,7 +75,7 @@ def test_the_wire_format_is_unchanged() -> None:
     message = JobMessage(job_id=JOB_ID, runtime="python", input_key="jobs/x", time_limit=60, memory_limit=512, datasets=["d@1"])
     assert json.loads(encode(message)) == {
         "v": 1, "type": "job", "job_id": JOB_ID, "runtime": "python", "input_key": "jobs/x", "time_limit": 60, "memory_limit": 512,
-        "datasets": ["d@1"],
+        "datasets": ["d@1"], "disk_limit": None,
     }
     assert json.loads(encode(CancelCommand(job_id=JOB_ID))) == {"v": 1, "type": "cancel", "job_id": JOB_ID}
 
@@ -113,10 +113,14 @@ GOOD = {
         (JobMessage, "memory_limit", 0),
         (JobMessage, "datasets", [1]),
         (JobMessage, "runtime", "py thon"),
+        (JobMessage, "disk_limit", "256"),
+        (JobMessage, "disk_limit", -1),
         (CancelCommand, "job_id", 5),
         (Heartbeat, "slots", "2"),
         (Heartbeat, "busy", None),
         (Heartbeat, "host", 1),
+        (Heartbeat, "paused", 0),
+        (Heartbeat, "paused", "x" * 501),
     ],
 )
 def test_a_wrongly_typed_field_is_refused_by_name(kind: type, field: str, value: object) -> None:
