@@ -3,7 +3,7 @@
 #   . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 #
 # Provides: LABQUEUE_ROOT, LABQUEUE_VAR (+ var/log, var/run), LABQUEUE_VENV,
-# step, note, die, need_root, quiet, pid_alive, apt_install, wait_for_port, port_open,
+# step, note, die, need_root, quiet, pid_alive, proc_start, write_pidfile, pidfile_pid, stop_pidfile, apt_install, wait_for_port, port_open,
 # debian_mirror, debian_security_mirror, load_env, sha256_of.
 
 set -euo pipefail
@@ -53,6 +53,44 @@ pid_alive() {
     [[ ${st%% *} != Z ]]
 }
 
+# proc_start PID — the process's start time (clock ticks since boot, /proc/PID/stat field 22): with the pid it
+# names one process, where a pid alone may be reused by a stranger after a reboot or a long uptime.
+proc_start() {
+    local st fields
+    { read -r st <"/proc/$1/stat"; } 2>/dev/null || return 1
+    st=${st##*) }
+    read -r -a fields <<<"$st"
+    echo "${fields[19]}"
+}
+
+# write_pidfile FILE PID — record PID and its start time.
+write_pidfile() { echo "$2 $(proc_start "$2")" >"$1"; }
+
+# pidfile_pid FILE — print the pid FILE names if that very process (same start time) is alive; fail otherwise.
+pidfile_pid() {
+    local pid start
+    [[ -f $1 ]] || return 1
+    read -r pid start <"$1" || true
+    [[ $pid =~ ^[0-9]+$ && -n $start ]] || return 1
+    pid_alive "$pid" && [[ "$(proc_start "$pid")" == "$start" ]] || return 1
+    echo "$pid"
+}
+
+# stop_pidfile NAME — stop the process var/run/NAME.pid names, only if it is still that process; drop the file.
+stop_pidfile() {
+    local name=$1 pidfile="$LABQUEUE_VAR/run/$1.pid" pid
+    [[ -f $pidfile ]] || return 0
+    if pid="$(pidfile_pid "$pidfile")"; then
+        kill -TERM "$pid"
+        for _ in $(seq 1 100); do pid_alive "$pid" || break; sleep 0.2; done
+        if pid_alive "$pid"; then kill -KILL "$pid"; fi
+        step "stopped $name"
+    else
+        step "$name: stale pid file removed (the process it names is gone or is not the one we started)"
+    fi
+    rm -f "$pidfile"
+}
+
 sha256_of() { sha256sum "$@" | awk '{print $1}'; }
 
 # apt_install PKG... — install only the packages not installed yet, without
@@ -73,22 +111,39 @@ apt_install() {
         quiet apt-get update -q
         _LQ_APT_UPDATED=1
     fi
-    local policy=/usr/sbin/policy-rc.d made_policy=0
-    if [[ ! -e $policy ]]; then
-        printf '#!/bin/sh\n# labqueue: no service starts during package installs\nexit 101\n' >"$policy"
-        chmod 755 "$policy"
-        made_policy=1
+    # A policy-rc.d only while apt runs: the traps remove it however we leave (error, Ctrl-C, kill), so an
+    # interrupted install never leaves every later service start on the machine refused; an admin's own is kept.
+    local saved_traps rc=0
+    saved_traps="$(trap -p EXIT INT TERM)"
+    _LQ_MADE_POLICY=0
+    trap _lq_drop_policy EXIT
+    trap '_lq_drop_policy; exit 130' INT
+    trap '_lq_drop_policy; exit 143' TERM
+    if [[ ! -e $LABQUEUE_POLICY_RC ]]; then
+        printf '#!/bin/sh\n# labqueue: no service starts during package installs\nexit 101\n' >"$LABQUEUE_POLICY_RC"
+        chmod 755 "$LABQUEUE_POLICY_RC"
+        _LQ_MADE_POLICY=1
     fi
-    local rc=0
     quiet apt-get install -y -q --no-install-recommends \
         -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
         "${missing[@]}" || rc=$?
-    if [[ $made_policy == 1 ]]; then rm -f "$policy"; fi
+    _lq_drop_policy
+    trap - EXIT INT TERM
+    eval "$saved_traps"
     return "$rc"
+}
+
+# The policy file apt_install writes (a variable so tests can point it elsewhere than the machine's).
+LABQUEUE_POLICY_RC="${LABQUEUE_POLICY_RC:-/usr/sbin/policy-rc.d}"
+_LQ_MADE_POLICY=0
+_lq_drop_policy() {
+    if [[ $_LQ_MADE_POLICY == 1 ]]; then rm -f "$LABQUEUE_POLICY_RC"; fi
+    _LQ_MADE_POLICY=0
 }
 
 # port_open HOST PORT — true if something accepts TCP connections there.
 port_open() {
+    # shellcheck disable=SC2016  # $1 and $2 are the inner bash's arguments, expanded there on purpose
     timeout 2 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$1" "$2" 2>/dev/null
 }
 

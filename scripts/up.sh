@@ -18,12 +18,13 @@ LABQUEUE_MATLAB_SLOTS="${LABQUEUE_MATLAB_SLOTS:-1}"
 start() {
     local name=$1; shift
     local pidfile="$LABQUEUE_VAR/run/$name.pid"
-    if [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-        step "$name already running (pid $(cat "$pidfile"))"
+    local pid
+    if pid="$(pidfile_pid "$pidfile")"; then
+        step "$name already running (pid $pid)"
         return
     fi
     nohup "$@" >>"$LABQUEUE_VAR/log/$name.log" 2>&1 &
-    echo $! >"$pidfile"
+    write_pidfile "$pidfile" $!
     step "started $name (pid $!, log var/log/$name.log)"
 }
 
