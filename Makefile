@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PYTEST_ARGS ?=
 
-.PHONY: up down test test-compose services images lint bench
+.PHONY: up down test test-compose services images venv unit lint bench
 
 ## up: install what is missing, start the services and labqueue (web on http://127.0.0.1:8000)
 up:
@@ -30,8 +30,19 @@ test-compose: services
 images:
 	@scripts/images.sh
 
-lint:
+## venv: only the virtualenv with labqueue[dev] (what `make unit` and `make lint` run in)
+venv:
+	@scripts/venv.sh
+
+## unit: the fast tests, without root or services: pure logic, scripts against fakes, the web app in process on SQLite
+unit: venv
+	@$(VENV)/bin/pytest tests/unit -q -p no:cacheprovider $(PYTEST_ARGS)
+
+## lint: ruff on the Python, shellcheck on scripts/ (installs shellcheck if missing)
+lint: venv
+	@bash -c '. scripts/lib.sh && apt_install shellcheck'
 	@$(VENV)/bin/ruff check .
+	@shellcheck -x -P SCRIPTDIR scripts/*.sh
 
 ## bench: the benchmark suite (minutes); writes docs/benchmarks.md
 bench: services
