@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PYTEST_ARGS ?=
 
-.PHONY: up down test test-compose services images venv unit lint bench
+.PHONY: up down test test-compose services images venv unit lint typecheck bench
 
 ## up: install what is missing, start the services and labqueue (web on http://127.0.0.1:8000)
 up:
@@ -43,6 +43,10 @@ lint: venv
 	@bash -c '. scripts/lib.sh && apt_install shellcheck'
 	@$(VENV)/bin/ruff check .
 	@shellcheck -x -P SCRIPTDIR scripts/*.sh
+
+## typecheck: mypy on the packages (setup.cfg [mypy]); not clean yet, so not part of lint or .ci/run
+typecheck: venv
+	@$(VENV)/bin/mypy
 
 ## bench: the benchmark suite (minutes); writes docs/benchmarks.md
 bench: services
