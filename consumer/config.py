@@ -46,14 +46,25 @@ class SandboxLimits:
 
 @dataclass(frozen=True)
 class BuildSettings:
-    """How environment images reach a package index: its URL (a lab mirror) and the build's Docker network."""
+    """How environment builds reach a package index (consumer/egress.py): the index (a lab mirror; pip's default when
+    unset), further hosts its files come from, the network the build proxy reaches them on, and whether packages
+    may be built from source (their build code then runs, still in the build's sandbox)."""
 
     pip_index_url: str | None = None
-    network: str | None = None
+    allow_source: bool = False
+    allow_hosts: tuple[str, ...] = ()
+    proxy_network: str = "labqueue-egress"
+    proxy_image: str = "labqueue/build-proxy:latest"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> BuildSettings:
-        return cls(pip_index_url=env.get("LABQUEUE_PIP_INDEX_URL") or None, network=env.get("LABQUEUE_BUILD_NETWORK") or None)
+        return cls(
+            pip_index_url=env.get("LABQUEUE_PIP_INDEX_URL") or None,
+            allow_source=env.get("LABQUEUE_BUILD_ALLOW_SOURCE", "0").strip().lower() in ("1", "true", "yes"),
+            allow_hosts=tuple(env.get("LABQUEUE_BUILD_ALLOW_HOSTS", "").replace(",", " ").split()),
+            proxy_network=env.get("LABQUEUE_BUILD_PROXY_NETWORK") or cls.proxy_network,
+            proxy_image=env.get("LABQUEUE_BUILD_PROXY_IMAGE") or cls.proxy_image,
+        )
 
 
 @dataclass(frozen=True)

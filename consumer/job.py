@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import logging
+import os
 import socket
+import tarfile
 import tempfile
 import threading
 import time
@@ -24,16 +28,28 @@ from consumer.cleanup import remove_job_leftovers
 from consumer.config import ConsumerConfig
 from consumer.datasets import DatasetCache
 from consumer.disk import create_bounded_volume
-from consumer.environments import EnvironmentCache
+from consumer.environments import BuildPlan, EnvironmentCache
 from consumer.errors import InfraError, JobError
 from consumer.job_files import attach_stdin, output_untouched, send_input
 from consumer.logcapture import LogCapture
 from consumer.output import OutputTooLarge, empty_tar, tar_to_zip
 from consumer.runtimes import Runtime
-from consumer.sandbox import JOB_USER, OUTPUT_PATH, JobLimits, container_spec, labels, volume_name
+from consumer.sandbox import (
+    BUILD_MOUNT,
+    BUILD_REQUIREMENTS,
+    ENV_DIR,
+    JOB_USER,
+    OUTPUT_PATH,
+    JobLimits,
+    build_container_spec,
+    build_volume_name,
+    container_spec,
+    labels,
+    volume_name,
+)
 from producer.contract import JobEvent, JobMessage, parse
 from producer.publisher import PublishError
-from storage.archive import ArchiveError, ArchiveLimits, inspect_zip, read_member, zip_to_tar
+from storage.archive import JOB_UID, ArchiveError, ArchiveLimits, inspect_zip, read_member, zip_to_tar
 from storage.objects import (
     ObjectMissing,
     ObjectStore,
@@ -45,6 +61,7 @@ from storage.objects import (
     output_key,
     result_key,
 )
+from storage.requirements import MAX_REQUIREMENTS_BYTES
 from storage.states import JobState
 
 LOGGER = logging.getLogger(__name__)
@@ -59,7 +76,6 @@ USAGE_SAMPLE_SECONDS = 0.25
 FIRST_SAMPLE_SECONDS = 0.5
 # Far below what fills Docker's 50 MB json-file log (each line costs some 60 bytes of JSON on top of its text).
 ROTATION_SAFE_LOG_BYTES = 256 * 1024
-MAX_REQUIREMENTS_BYTES = 64 * 1024
 
 Report = Callable[[JobEvent], None]
 T = TypeVar("T")
@@ -97,6 +113,26 @@ def _exited_within(container: Any, seconds: float) -> bool:
         raise InfraError(f"the Docker daemon is unreachable while the job runs: {exc}") from exc
     except requests.RequestException as exc:  # e.g. the daemon died mid-answer (ChunkedEncodingError)
         raise InfraError(f"the Docker daemon is unreachable while the job runs: {exc}") from exc
+
+
+_BUILD_STOPPED = {
+    JobState.TIMED_OUT: "stopped at the wall-clock limit of {limit} s while building the environment",
+    JobState.CANCELLED: "cancelled while building the environment",
+}
+
+
+def _build_input(requirements: str) -> bytes:
+    """A tar for BUILD_MOUNT: ENV_DIR, owned by the job user, and the requirements to install into it."""
+    buffer = io.BytesIO()
+    data = requirements.encode()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        folder = tarfile.TarInfo(os.path.relpath(ENV_DIR, BUILD_MOUNT))
+        folder.type, folder.mode, folder.uid, folder.gid = tarfile.DIRTYPE, 0o755, JOB_UID, JOB_UID
+        tar.addfile(folder)
+        listing = tarfile.TarInfo(os.path.relpath(BUILD_REQUIREMENTS, BUILD_MOUNT))
+        listing.size, listing.mode = len(data), 0o644
+        tar.addfile(listing, io.BytesIO(data))
+    return buffer.getvalue()
 
 
 class JobRun:
@@ -137,6 +173,7 @@ class JobRun:
         self.environment: str | None = None  # base, cached or built: reported for the environment cache's metrics
         self._cpu_samples: deque[tuple[float, float]] = deque(maxlen=2)  # (Docker's time of the reading, CPU seconds)
         self._container: Any = None
+        self._clock_started: float | None = None  # the time limit runs from the first of the build and the run
 
     # -- reporting -------------------------------------------------------------------------------
 
@@ -246,9 +283,7 @@ class JobRun:
                 requirements = read_member(zipped, info, "requirements.txt", MAX_REQUIREMENTS_BYTES, self.archive_limits)
             except ArchiveError as exc:
                 raise JobError(JobState.FAILED, f"input rejected: {exc}") from exc
-            image, self.environment = self.environments.environment_for(
-                self.runtime, requirements.decode() if requirements else None, self.log
-            )
+            image, self.environment = self.environments.environment_for(self.runtime, requirements, self.log, self._build_environment)
             datasets = self.datasets.volumes_for(self.message.datasets, self.log)
             if self.cancelled.is_set():
                 raise JobError(JobState.CANCELLED, "cancelled before it started")
@@ -272,11 +307,66 @@ class JobRun:
         source.seek(0)
         self.store.put_stream(key, source, size, content_type)
 
+    def _clock(self) -> float:
+        """When the job's time limit started to run: at its environment build, if it has one, else at its start."""
+        if self._clock_started is None:
+            self._clock_started = time.monotonic()
+        return self._clock_started
+
+    def _create_volume(self, name: str) -> None:
+        """Every volume the job writes to, its /job and its environment build's, is made here, bounded alike."""
+        create_bounded_volume(self.client, name, self.limits.disk_mib, JOB_USER, labels(self.job_id, self.config.name))
+
+    @contextlib.contextmanager
+    def _build_environment(self, plan: BuildPlan) -> Iterator[Iterator[bytes]]:
+        """Run an environment build as a step of the job, under its sandbox, time limit and cancel; yields the
+        installed tree (a tar of ENV_DIR) for the environment cache to commit, then removes container and volume."""
+        volume = build_volume_name(self.job_id, self.attempt)
+        container = None
+        try:
+            self._create_volume(volume)
+            container = self.client.containers.create(
+                **build_container_spec(
+                    job_id=self.job_id,
+                    attempt=self.attempt,
+                    consumer=self.config.name,
+                    image=plan.image,
+                    command=plan.command,
+                    environment=plan.environment,
+                    network=plan.network,
+                    job=self.limits,
+                    limits=self.config.limits,
+                )
+            )
+            container.put_archive(BUILD_MOUNT, _build_input(plan.requirements))
+            container.start()
+            log_follower = threading.Thread(target=self._follow_log, args=(container, self.log), daemon=True)
+            log_follower.start()
+            stop_reason = self._wait(container, self._clock())
+            log_follower.join(timeout=5)
+            if stop_reason is not None:
+                state, _reason = stop_reason
+                raise JobError(state, _BUILD_STOPPED[state].format(limit=self.limits.time_limit))
+            container.reload()
+            state = container.attrs["State"]
+            if state.get("OOMKilled"):
+                raise JobError(JobState.OUT_OF_MEMORY, f"building the environment was killed at the memory limit of {self.limits.memory_mib} MiB")
+            if state.get("ExitCode") != 0:
+                raise JobError(JobState.FAILED, f"installing requirements.txt failed (exit code {state.get('ExitCode')}): {plan.failure_hint}")
+            tree, _stat = container.get_archive(ENV_DIR)
+            yield tree
+        except docker.errors.ImageNotFound as exc:
+            raise InfraError(f"image {plan.image} is missing on this Docker host: {exc}") from exc
+        except (docker.errors.APIError, requests.RequestException) as exc:
+            raise InfraError(f"the environment build failed in Docker: {exc}") from exc
+        finally:
+            if container is not None:
+                self._remove_container(container)
+            self._remove_volume(volume)
+
     def _create_container(self, image: str, datasets: dict[str, str]) -> Any:
         try:
-            create_bounded_volume(
-                self.client, volume_name(self.job_id, self.attempt), self.limits.disk_mib, JOB_USER, labels(self.job_id, self.config.name)
-            )
+            self._create_volume(volume_name(self.job_id, self.attempt))
             spec = container_spec(
                 job_id=self.job_id,
                 attempt=self.attempt,
@@ -312,7 +402,7 @@ class JobRun:
         log_follower.start()
         sampler.start()
         try:
-            stop_reason = self._wait(container, started)
+            stop_reason = self._wait(container, self._clock())
         finally:
             exited.set()
         exited_at = time.monotonic()
@@ -506,17 +596,20 @@ class JobRun:
             self._container = None
 
     def _remove(self, container: Any) -> None:
+        self._remove_container(container)
+        self._remove_volume()
+
+    def _remove_container(self, container: Any) -> None:
         try:
             container.remove(force=True)
         except docker.errors.NotFound:
             pass
         except (docker.errors.APIError, requests.RequestException):
             LOGGER.exception("job %s: removing its container failed; the orphan sweep will retry", self.job_id)
-        self._remove_volume()
 
-    def _remove_volume(self) -> None:
+    def _remove_volume(self, name: str | None = None) -> None:
         try:
-            self.client.api.remove_volume(volume_name(self.job_id, self.attempt), force=True)
+            self.client.api.remove_volume(name or volume_name(self.job_id, self.attempt), force=True)
         except docker.errors.NotFound:
             pass
         except (docker.errors.APIError, requests.RequestException):

@@ -13,8 +13,21 @@ class Runtime:
     image: str
     command: tuple[str, ...]
     entry_file: str
-    # How requirements.txt is installed into an environment image built on ``image`` (None: not supported).
+    # How requirements.txt is installed (None: not supported): a shell command run in ``image`` under the job's
+    # sandbox (consumer/environments.py), which installs $LABQUEUE_REQUIREMENTS into $LABQUEUE_ENV, a folder of its
+    # own; pip's settings (index, proxy, wheels only) come in its environment.
     install_command: str | None = None
+
+
+# A venv of its own that sees the image's packages (a .pth adds the image's site-packages after its own), so pip
+# installs only what the image lacks, and a job's pin of a package the image has wins. The image's pip installs into it.
+PYTHON_INSTALL = (
+    'set -eu; python3 -m venv --without-pip "$LABQUEUE_ENV"; '
+    'base=$(python3 -c \'import sysconfig; print(sysconfig.get_paths()["purelib"])\'); '
+    'own=$("$LABQUEUE_ENV/bin/python" -c \'import sysconfig; print(sysconfig.get_paths()["purelib"])\'); '
+    'printf "import site; site.addsitedir(%s)\\n" "\'$base\'" >"$own/labqueue-image-packages.pth"; '
+    'exec python3 -m pip --python "$LABQUEUE_ENV/bin/python" install -r "$LABQUEUE_REQUIREMENTS"'
+)
 
 
 DEFAULTS = {
@@ -23,7 +36,7 @@ DEFAULTS = {
         image="labqueue/worker-python:latest",
         command=("python", "code.py"),
         entry_file="code.py",
-        install_command="pip install --no-cache-dir --disable-pip-version-check -r /tmp/requirements.txt",
+        install_command=PYTHON_INSTALL,
     ),
     "matlab": Runtime(
         name="matlab",

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Usage: scripts/images.sh [base|python|matlab]...   (default: all)
+# Usage: scripts/images.sh [base|python|matlab|build-proxy]...   (default: all)
 # Builds the worker images without pulling anything from a container registry:
 #   labqueue/base:bookworm         debootstrapped Debian 12 (minbase) from the
 #                                  machine's Debian mirror, with the CA bundle
 #                                  of $LABQUEUE_CA_BUNDLE (default: the host's)
 #   labqueue/worker-python:latest  worker_images/python
 #   labqueue/worker-matlab:latest  worker_images/matlab
+#   labqueue/build-proxy:latest    worker_images/build-proxy (tinyproxy: the only
+#                                  way out of environment builds, consumer/egress.py)
 # The base is rebuilt only when missing or when the CA bundle, the mirror or
 # this recipe changed; worker images rely on docker's build cache.
 # Env: LABQUEUE_CA_BUNDLE, LABQUEUE_DEBIAN_MIRROR, LABQUEUE_DEBIAN_SECURITY_MIRROR
@@ -24,12 +26,13 @@ IMAGE_CA=/etc/ssl/certs/ca-certificates.crt
 BASE_RECIPE=1
 SUITE=bookworm
 
-declare -A WORKER_TAG=([python]=labqueue/worker-python:latest [matlab]=labqueue/worker-matlab:latest)
+declare -A WORKER_TAG=([python]=labqueue/worker-python:latest [matlab]=labqueue/worker-matlab:latest
+                       [build-proxy]=labqueue/build-proxy:latest)
 
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(base python matlab)
+[[ ${#targets[@]} -gt 0 ]] || targets=(base python matlab build-proxy)
 for t in "${targets[@]}"; do
-    [[ $t == base || -n ${WORKER_TAG[$t]:-} ]] || die "unknown image '$t' (expected: base python matlab)"
+    [[ $t == base || -n ${WORKER_TAG[$t]:-} ]] || die "unknown image '$t' (expected: base python matlab build-proxy)"
 done
 
 docker info >/dev/null 2>&1 || die "docker does not answer: run scripts/docker.sh first"

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import BinaryIO
 
+from storage.requirements import MAX_REQUIREMENTS_BYTES, RequirementsError, parse_requirements
+
 LOGGER = logging.getLogger(__name__)
 
 ENTRY_FILES = {"code.py": "python", "code.m": "matlab"}
@@ -141,8 +143,9 @@ def inspect_zip(
 ) -> ProjectInfo:
     """Check the zip against every rule of SPEC section 2 from its central directory.
 
-    Nothing is decompressed here, so an upload is judged in time proportional
-    to its entry count. Leaves ``file`` at position 0 for storing it.
+    Only requirements.txt is decompressed here (at most MAX_REQUIREMENTS_BYTES), to check that it names
+    requirements and nothing else (storage.requirements), so an upload is judged in time proportional to its entry
+    count. Leaves ``file`` at position 0 for storing it.
     """
     if runtime is not None and runtime not in ENTRY_FILES.values():
         known = ", ".join(sorted(ENTRY_FILES.values()))
@@ -150,6 +153,7 @@ def inspect_zip(
     try:
         with _open_zip(file, limits) as archive:
             project = _scan(archive, limits)
+            _check_requirements(archive, project)
     finally:
         file.seek(0)
     if runtime is not None and runtime != project.runtime:
@@ -186,6 +190,19 @@ def zip_to_tar(file: BinaryIO, info: ProjectInfo, limits: ArchiveLimits = Archiv
     """
     with _open_zip(file, limits) as archive:
         yield from _tar_stream(archive, _rescan(archive, info, limits))
+
+
+def _check_requirements(archive: zipfile.ZipFile, project: _Project) -> None:
+    entry = project.members.get(REQUIREMENTS_FILE)
+    if entry is None or entry.is_dir:
+        return
+    if entry.zinfo.file_size > MAX_REQUIREMENTS_BYTES:
+        limit = _human(MAX_REQUIREMENTS_BYTES)
+        raise ArchiveError("too_large", f"{REQUIREMENTS_FILE!r} is {_human(entry.zinfo.file_size)}; the limit is {limit}.")
+    try:
+        parse_requirements(b"".join(_stream_member(archive, entry)))
+    except RequirementsError as exc:
+        raise ArchiveError("bad_requirements", str(exc)) from exc
 
 
 def _open_zip(file: BinaryIO, limits: ArchiveLimits) -> zipfile.ZipFile:

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import functools
-import hashlib
-import http.server
 import io
 import os
 import secrets
@@ -14,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import zipfile
 from collections.abc import Iterator
@@ -22,12 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import docker
 import pytest
 import requests
 
 from bench.isolated import read_env_file
+from consumer.config import BuildSettings
+from consumer.egress import EgressKeeper, allowed_endpoints
 from storage.config import StorageConfig
 from storage.objects import ObjectStore
+from tests.package_index import PackageIndex, wheel_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV_FILE = Path(os.environ.get("LABQUEUE_VAR", ROOT / "var")) / "labqueue.env"
@@ -46,40 +45,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def build_wheel(target: Path, name: str, version: str, module_source: str) -> Path:
-    """A minimal pure-Python wheel, so environment builds install from a loopback index, never the internet."""
-    dist = f"{name.replace('-', '_')}-{version}"
-    files = {
-        f"{name.replace('-', '_')}.py": module_source.encode(),
-        f"{dist}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
-        f"{dist}.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: labqueue-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = "".join(
-        f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},{len(data)}\n"
-        for path, data in files.items()
-    ) + f"{dist}.dist-info/RECORD,,\n"
-    files[f"{dist}.dist-info/RECORD"] = record.encode()
-    wheel = target / f"{dist}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        for path, data in files.items():
-            archive.writestr(path, data)
-    return wheel
-
-
 @pytest.fixture(scope="session")
-def package_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A PEP 503 simple index on loopback holding one package, ``labqueue-probe``."""
-    root = tmp_path_factory.mktemp("index")
-    project = root / "simple" / "labqueue-probe"
-    project.mkdir(parents=True)
-    wheel = build_wheel(project, "labqueue-probe", "1.0", "ANSWER = 42\n")
-    (project / "index.html").write_text(f'<a href="{wheel.name}">{wheel.name}</a>\n')
-    (root / "simple" / "index.html").write_text('<a href="labqueue-probe/">labqueue-probe</a>\n')
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/simple"
-    server.shutdown()
+def package_index() -> Iterator[PackageIndex]:
+    """A PEP 503 simple index holding ``labqueue-probe`` (a wheel), served from a container that builds reach only
+    through the consumers' build proxy; tests add packages of their own."""
+    client = docker.from_env()
+    index = PackageIndex(client, "labqueue/worker-python:latest")
+    try:
+        index.add("labqueue-probe", *wheel_bytes("labqueue-probe", "1.0", {"labqueue_probe.py": b"ANSWER = 42\n"}))
+        index.wait_until_serving()
+        yield index
+    finally:
+        settings = BuildSettings(pip_index_url=index.url, proxy_network=index.name)
+        EgressKeeper(client, allowed_endpoints(settings), settings.proxy_network, settings.proxy_image).remove()
+        index.remove()
+        client.close()
 
 
 def rabbitmqctl(*args: str) -> None:
@@ -110,7 +90,7 @@ def isolated_env(base: dict[str, str], db_dir: Path, **overrides: str) -> Iterat
 
 
 @pytest.fixture(scope="session")
-def test_env(tmp_path_factory: pytest.TempPathFactory, package_index: str) -> Iterator[dict[str, str]]:
+def test_env(tmp_path_factory: pytest.TempPathFactory, package_index: PackageIndex) -> Iterator[dict[str, str]]:
     """The environment of labqueue's processes under test: the real services, with a vhost, bucket and database of
     this session's own, so test runs never see each other's messages or objects."""
     if not ENV_FILE.exists():
@@ -123,8 +103,8 @@ def test_env(tmp_path_factory: pytest.TempPathFactory, package_index: str) -> It
         "LABQUEUE_MAX_OUTPUT_MIB": "8",
         "LABQUEUE_MAX_LOG_MIB": "1",
         "PYTHONUNBUFFERED": "1",
-        "LABQUEUE_PIP_INDEX_URL": package_index,
-        "LABQUEUE_BUILD_NETWORK": "host",
+        "LABQUEUE_PIP_INDEX_URL": package_index.url,
+        "LABQUEUE_BUILD_PROXY_NETWORK": package_index.name,
     }
     with isolated_env(base, tmp_path_factory.mktemp("db")) as env:
         yield env

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import os
 import signal
+import tarfile
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -14,9 +17,8 @@ import pytest
 from consumer import environments
 from consumer.config import BuildSettings
 from consumer.environments import ENV_LABEL, ENV_REPOSITORY, EnvironmentCache
-from consumer.logcapture import LogCapture
 from consumer.runtimes import load_runtime
-from consumer.sandbox import LABEL_CONSUMER
+from consumer.sandbox import ENV_DIR, LABEL_CONSUMER
 from tests.conftest import ApiUser, leftovers, make_zip, read_zip, start_consumer
 
 OCTAVE_FFT = """
@@ -52,7 +54,7 @@ def test_runtime_must_agree_with_the_entry_file(user: ApiUser) -> None:
 
 @pytest.fixture(scope="module", autouse=True)
 def remove_environment_images() -> Iterator[None]:
-    """Environment tags include the index URL, unique to this session (a random port): remove what it built."""
+    """Environment tags include the index URL, unique to this session (a random name): remove what it built."""
     client = docker.from_env()
     before = {image.id for image in client.images.list(filters={"label": ENV_LABEL})}
     yield
@@ -156,12 +158,26 @@ def test_concurrent_jobs_with_the_same_requirements_build_once(user: ApiUser, py
     assert sum("found in cache" in log for log in logs) == 1, logs
 
 
+def installed_tree(marker: str) -> Iterator[bytes]:
+    """What a build's get_archive of ENV_DIR streams: a tar of the folder with what was installed in it."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        folder = tarfile.TarInfo(os.path.basename(ENV_DIR))
+        folder.type = tarfile.DIRTYPE
+        tar.addfile(folder)
+        data = marker.encode()
+        member = tarfile.TarInfo(f"{os.path.basename(ENV_DIR)}/marker")
+        member.size = len(data)
+        tar.addfile(member, io.BytesIO(data))
+    yield buffer.getvalue()
+
+
 def test_environment_images_are_pruned_least_recently_used_first(docker_client, test_env) -> None:
     runtime = load_runtime("python", test_env)
-    build = BuildSettings(pip_index_url=test_env["LABQUEUE_PIP_INDEX_URL"], network="host")
-    cache = EnvironmentCache(docker_client, budget_bytes=2**60, build=build)
-    older = cache.image_for(runtime, "labqueue-probe<=1.0\n", LogCapture(2**20))
-    newer = cache.image_for(runtime, "labqueue-probe~=1.0\n", LogCapture(2**20))
+    cache = EnvironmentCache(docker_client, budget_bytes=2**60, build=BuildSettings.from_env(test_env))
+    older, newer = (f"{ENV_REPOSITORY}:prune-test-{time.time_ns()}-{age}" for age in ("older", "newer"))
+    cache.commit(runtime, older, installed_tree("older"))
+    cache.commit(runtime, newer, installed_tree("newer"))
     try:
         cache.budget_bytes = 1  # everything is over budget now: all but the one in use go, oldest first
         cache.prune(keep=newer)
@@ -175,10 +191,25 @@ def test_environment_images_are_pruned_least_recently_used_first(docker_client, 
                 pass
 
 
+def test_an_environment_image_is_the_runtime_image_with_the_tree_and_its_bin_first_on_path(docker_client, test_env) -> None:
+    runtime = load_runtime("python", test_env)
+    cache = EnvironmentCache(docker_client, budget_bytes=2**60, build=BuildSettings.from_env(test_env))
+    tag = f"{ENV_REPOSITORY}:commit-test-{time.time_ns()}"
+    cache.commit(runtime, tag, installed_tree("installed"))
+    try:
+        image = docker_client.images.get(tag)
+        base = docker_client.images.get(runtime.image)
+        assert image.attrs["Config"]["Cmd"] == base.attrs["Config"]["Cmd"] and image.attrs["Config"]["User"] == base.attrs["Config"]["User"]
+        assert f"PATH={ENV_DIR}/bin:" in " ".join(image.attrs["Config"]["Env"])
+        assert image.labels[ENV_LABEL] == "python" and not any(key.startswith("labqueue.job") for key in image.labels)
+    finally:
+        docker_client.images.remove(tag)
+
+
 def test_a_used_environment_is_retagged_at_most_once_per_interval(docker_client, test_env, monkeypatch: pytest.MonkeyPatch) -> None:
     """Re-tagging marks an environment as used for pruning; a tag used a moment ago is not written again."""
     runtime = load_runtime("python", test_env)
-    cache = EnvironmentCache(docker_client, budget_bytes=2**60, build=BuildSettings(pip_index_url=None, network="host"))
+    cache = EnvironmentCache(docker_client, budget_bytes=2**60, build=BuildSettings.from_env(test_env))
     tag = f"{ENV_REPOSITORY}:touch-test-{time.time_ns()}"
     docker_client.images.get(runtime.image).tag(*tag.split(":", 1))
 
