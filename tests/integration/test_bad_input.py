@@ -108,3 +108,30 @@ def test_oversized_request_is_refused_before_its_body_is_read(user: ApiUser, tes
     assert reply.startswith("HTTP/1.1 413"), reply[:200]
     assert '"error":"too_large"' in reply.replace(" ", "")
     assert time.monotonic() - started < 10
+
+
+REFUSED_REQUIREMENTS = [
+    "evil @ http://172.17.0.1:18999/evil-0.1.tar.gz",
+    "https://example.invalid/evil-0.1-py3-none-any.whl",
+    "git+https://example.invalid/evil.git#egg=evil",
+    "./vendor/evil",
+    "-e ./vendor/evil",
+    "-i http://172.17.0.1:18999/simple",
+    "--index-url http://172.17.0.1:18999/simple",
+    "--extra-index-url=http://172.17.0.1:18999/simple",
+    "-f http://172.17.0.1:18999/",
+    "-r other.txt",
+    "-c constraints.txt",
+    "--trusted-host 172.17.0.1",
+]
+
+
+@pytest.mark.parametrize("line", REFUSED_REQUIREMENTS)
+def test_a_requirements_line_that_is_no_named_requirement_is_refused_naming_it(user: ApiUser, line: str) -> None:
+    before = user.get("/api/v1/jobs").json()["total"]
+    response = user.submit(make_zip({"code.py": "print(1)", "requirements.txt": f"numpy\n{line}\n"}))
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["error"] == "bad_requirements"
+    assert "line 2" in body["message"] and line in body["message"], body["message"]
+    assert user.get("/api/v1/jobs").json()["total"] == before
