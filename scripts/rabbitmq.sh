@@ -3,7 +3,7 @@
 # Installs Debian's rabbitmq-server if missing, configures it to listen on
 # loopback only (AMQP 127.0.0.1:5672, epmd and Erlang distribution on
 # 127.0.0.1; node name rabbit@localhost), with consumer_timeout =
-# LABQUEUE_MAX_WALL_TIME (default 3600 s) + 900 s. Starts it if not running
+# LABQUEUE_MAX_TIME_LIMIT (default 3600 s) + 900 s. Starts it if not running
 # (init.d script, no systemd needed), restarts it only when the configuration
 # changed. Then: vhosts labqueue and labqueue-test, user labqueue with the
 # password of LABQUEUE_BROKER_URL in var/labqueue.env and full permissions on
@@ -17,8 +17,8 @@ load_env
 
 VHOSTS=(labqueue labqueue-test)
 USER_NAME=labqueue
-WALL=${LABQUEUE_MAX_WALL_TIME:-3600}
-[[ $WALL =~ ^[0-9]+$ ]] || die "LABQUEUE_MAX_WALL_TIME must be whole seconds, got '$WALL'"
+WALL=${LABQUEUE_MAX_TIME_LIMIT:-3600}
+[[ $WALL =~ ^[0-9]+$ ]] || die "LABQUEUE_MAX_TIME_LIMIT must be whole seconds, got '$WALL'"
 CONSUMER_TIMEOUT_MS=$(( (WALL + 900) * 1000 ))
 # what the running broker was started with; kept with the broker, not the checkout
 STATE=/var/lib/rabbitmq/.labqueue-config.sha256
@@ -41,7 +41,7 @@ conf_new="$(cat <<EOF
 # AMQP on loopback only.
 listeners.tcp.1 = 127.0.0.1:5672
 # An unacknowledged delivery may stay with a consumer for the longest job
-# (LABQUEUE_MAX_WALL_TIME = ${WALL} s) plus 900 s of margin.
+# (LABQUEUE_MAX_TIME_LIMIT = ${WALL} s) plus 900 s of margin.
 consumer_timeout = ${CONSUMER_TIMEOUT_MS}
 # the guest user is deleted; should it come back, it stays loopback-only
 loopback_users.guest = true
