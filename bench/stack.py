@@ -105,7 +105,8 @@ def _wait_http(url: str, timeout: float = 60) -> None:
 def _wait_consumers(url: str, token: str, count: int, timeout: float = 60) -> None:
     """Heartbeats come every 10 s: wait until the consumers are taking jobs, as a user would see them."""
     deadline = time.monotonic() + timeout
-    while len(requests.get(url + "/api/v1/health", timeout=10).json().get("consumers", [])) < count:
+    admin = {"Authorization": f"Bearer {token}"}  # the consumers in /health are for admins
+    while len(requests.get(url + "/api/v1/health", headers=admin, timeout=10).json().get("consumers", [])) < count:
         if time.monotonic() > deadline:
             raise TimeoutError("consumers did not report in")
         time.sleep(0.5)

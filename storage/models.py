@@ -1,5 +1,5 @@
 """Database tables: users, API tokens, jobs and their change numbers, stream leases, the publish outbox, recorded
-events, consumers seen, datasets."""
+events, consumers seen, datasets, rate counters."""
 
 from __future__ import annotations
 
@@ -54,6 +54,8 @@ class User(Base):
     max_queued: Mapped[int | None] = mapped_column(Integer, nullable=True)
     max_running: Mapped[int | None] = mapped_column(Integer, nullable=True)
     output_quota_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Carried in every browser session; raising it (logout, password change or reset, disabling) ends them all.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
 
@@ -215,3 +217,13 @@ class DatasetVersion(Base):
     manifest_sha256: Mapped[str] = mapped_column(String(64), default="")
 
     dataset: Mapped[Dataset] = relationship(back_populates="versions")
+
+
+class RateCounter(Base):
+    """One rate limit's counter in its current window (storage.ratelimits), shared by every web process."""
+
+    __tablename__ = "rate_counters"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)  # seconds since the epoch, as the limits library counts

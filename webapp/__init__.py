@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request
@@ -15,10 +16,12 @@ from storage.db import Database
 from storage.limits import LimitDefaults
 from storage.objects import ObjectStore
 from storage.retention import RetentionConfig
-from webapp import account, admin, api, auth, datasets_api, datasets_pages, metrics, pages, weblogging
+from webapp import account, admin, api, auth, datasets_api, datasets_pages, metrics, pages, security, weblogging
+from webapp.accounts import dummy_hash
 from webapp.config import WebConfig
 from webapp.live import LiveHub
 from webapp.services import Services
+from webapp.throttle import Throttle
 from webapp.uploads import LabqueueRequest
 
 LOGGER = logging.getLogger(__name__)
@@ -47,6 +50,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SECURE=web.secure_cookies,
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SECURE=web.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=web.session_hours),
         WTF_CSRF_TIME_LIMIT=None,
     )
     app.config.update(overrides)
@@ -80,6 +84,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(datasets_pages.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(metrics.bp)
+    security.init_app(app, web)
+    Throttle(app, db, web)
+    dummy_hash()  # made now, so the first login with an unknown name takes no longer than any other
 
     @app.errorhandler(413)
     def too_large(_exc: Exception):

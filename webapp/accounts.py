@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -16,6 +17,7 @@ from storage.models import ApiToken, User, utcnow
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$")
 TOKEN_PREFIX = "lq_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+MIN_PASSWORD = 8
 
 
 class AccountError(ValueError):
@@ -25,8 +27,8 @@ class AccountError(ValueError):
 def create_user(session: Session, name: str, password: str, is_admin: bool = False) -> User:
     if not USERNAME.match(name):
         raise AccountError("a user name is 2-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
-    if len(password) < 8:
-        raise AccountError("a password has at least 8 characters")
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"a password has at least {MIN_PASSWORD} characters")
     if session.scalar(select(User).where(User.name == name)) is not None:
         raise AccountError(f"user {name!r} exists already")
     user = User(name=name, password_hash=generate_password_hash(password), is_admin=is_admin)
@@ -35,10 +37,36 @@ def create_user(session: Session, name: str, password: str, is_admin: bool = Fal
     return user
 
 
+@functools.cache
+def dummy_hash() -> str:
+    """A hash no password matches, made as real ones are: checking it costs what checking a user's costs."""
+    return generate_password_hash(secrets.token_urlsafe(32))
+
+
 def authenticate(session: Session, name: str, password: str) -> User | None:
+    """The user, if the name and password match an active account. Every answer costs one password check, so
+    the time it takes does not tell which user names exist."""
     user = session.scalar(select(User).where(User.name == name))
-    if user is None or not user.is_active or not check_password_hash(user.password_hash, password):
+    matches = check_password_hash(user.password_hash if user is not None else dummy_hash(), password)
+    if user is None or not matches or not user.is_active:
         return None
+    return user
+
+
+def end_sessions(user: User) -> None:
+    """End every browser session of the user at once: each carries the generation it started in."""
+    user.session_generation = (user.session_generation or 0) + 1
+
+
+def change_password(session: Session, user_id: int, old: str, new: str) -> User:
+    """The user's own change: the old password first; every session of theirs ends."""
+    user = session.get(User, user_id)
+    if user is None or not check_password_hash(user.password_hash, old):
+        raise AccountError("the current password is wrong")
+    if len(new) < MIN_PASSWORD:
+        raise AccountError(f"a password has at least {MIN_PASSWORD} characters")
+    user.password_hash = generate_password_hash(new)
+    end_sessions(user)
     return user
 
 

@@ -11,9 +11,7 @@ from werkzeug.security import generate_password_hash
 
 from storage.limits import GIB, LimitDefaults, UserLimits, active_count, limits_of, queued_count, stored_output_bytes
 from storage.models import User
-from webapp.accounts import AccountError
-
-MIN_PASSWORD = 8
+from webapp.accounts import MIN_PASSWORD, AccountError, end_sessions
 
 
 def generated_password() -> str:
@@ -47,11 +45,13 @@ def get_user(session: Session, user_id: int) -> User:
 
 
 def set_active(session: Session, user_id: int, active: bool, acting_id: int) -> User:
-    """Enable or disable an account; a disabled user can neither log in nor use their tokens."""
+    """Enable or disable an account; a disabled user can neither log in nor use their tokens, and is logged out."""
     if user_id == acting_id and not active:
         raise AccountError("you cannot disable your own account")
     user = get_user(session, user_id)
     user.is_active = active
+    if not active:
+        end_sessions(user)
     return user
 
 
@@ -64,12 +64,14 @@ def set_admin(session: Session, user_id: int, admin: bool, acting_id: int) -> Us
 
 
 def reset_password(session: Session, user_id: int, password: str | None) -> tuple[User, str]:
-    """Set a new password, generated when none is given; returns it so it can be shown once."""
+    """Set a new password, generated when none is given; returns it so it can be shown once. Every session of the
+    user ends: whoever held one may have been the reason for the reset."""
     password = password or generated_password()
     if len(password) < MIN_PASSWORD:
         raise AccountError(f"a password has at least {MIN_PASSWORD} characters")
     user = get_user(session, user_id)
     user.password_hash = generate_password_hash(password)
+    end_sessions(user)
     return user, password
 
 

@@ -11,7 +11,7 @@ from storage.objects import ObjectStoreError
 from storage.states import UnknownStateError
 from webapp.downloads import UNAVAILABLE, input_response, log_response, member_response, output_response, refuse_expired
 from webapp.events import WRITE_TIMEOUT_SECONDS, StreamRequest, job_events, parse_last_event_id, peer_closed
-from webapp.health import check
+from webapp.health import check, public
 from webapp.jobs import (
     JobFilter,
     Submission,
@@ -23,8 +23,10 @@ from webapp.jobs import (
     resubmit_job,
     submit_job,
 )
+from webapp.metrics import may_see_details
 from webapp.openapi import openapi_document
 from webapp.outputs import OutputError, list_output
+from webapp.paging import MAX_PAGE, bounded_arg
 from webapp.services import services
 from webapp.streams import Stream
 from webapp.uploads import staged_input
@@ -85,11 +87,11 @@ def submit_error(exc: SubmitError):
 
 
 def _page_args() -> tuple[int, int]:
-    try:
-        page = max(1, int(request.args.get("page", 1)))
-        per_page = min(MAX_PER_PAGE, max(1, int(request.args.get("per_page", 50))))
-    except ValueError:
-        raise SubmitError(400, "bad_request", "page and per_page must be whole numbers") from None
+    """``page`` and ``per_page`` within their bounds, or 400 naming the one that is not."""
+    page = bounded_arg("page", 1, 1, MAX_PAGE)
+    per_page = bounded_arg("per_page", 50, 1, MAX_PER_PAGE)
+    if page is None or per_page is None:
+        raise SubmitError(400, "bad_request", f"page must be a whole number from 1 to {MAX_PAGE}, per_page from 1 to {MAX_PER_PAGE}")
     return page, per_page
 
 
@@ -243,5 +245,7 @@ def openapi():
 
 @bp.get("/health")
 def health():
+    """Public: the status per component. Admins (session or token) and the metrics token also get the details."""
     report = check(services())
-    return jsonify(report), 200 if report["status"] == "ok" else 503
+    shown = report if may_see_details() else public(report)
+    return jsonify(shown), 200 if report["status"] == "ok" else 503

@@ -1,4 +1,10 @@
-"""What /api/v1/health reports: database, broker, object store, live updates and the consumers heard from lately."""
+"""What /api/v1/health reports: database, broker, object store, live updates and the consumers heard from lately.
+
+Everyone may ask whether labqueue works: the overall status and ``ok``/``failing`` per component. What is behind
+it (the error texts, the consumers' names, hosts, slots, how busy they are and why one takes no job, such as free
+disk below its reserve) maps the lab's machines, so only
+admins and Prometheus' metrics token see it.
+"""
 
 from __future__ import annotations
 
@@ -14,15 +20,18 @@ from storage.objects import ObjectStoreError
 from webapp.services import Services
 
 CONSUMER_WINDOW = timedelta(seconds=30)
+VITAL = ("database", "object_store", "broker")
 
 
 def check(services: Services) -> dict[str, Any]:
-    report: dict[str, Any] = {}
+    """The full report: ``status``, ``components`` (ok/failing), ``errors`` (what failed, why) and ``consumers``."""
+    errors: dict[str, str] = {}
+    consumers: list[dict[str, Any]] = []
     try:
         with services.db.session() as session:
             session.execute(text("SELECT 1"))
             recent = session.scalars(select(ConsumerSeen).where(ConsumerSeen.last_seen >= utcnow() - CONSUMER_WINDOW)).all()
-            report["consumers"] = [
+            consumers = [
                 {
                     "name": c.name,
                     "runtime": c.runtime,
@@ -35,23 +44,28 @@ def check(services: Services) -> dict[str, Any]:
                 }
                 for c in recent
             ]
-        report["database"] = "ok"
     except SQLAlchemyError as exc:
-        report["database"] = f"error: {exc.__class__.__name__}"
-        report["consumers"] = []
+        errors["database"] = exc.__class__.__name__
     try:
         services.store.ping()
-        report["object_store"] = "ok"
     except ObjectStoreError as exc:
-        report["object_store"] = f"error: {exc}"
+        errors["object_store"] = str(exc)
     try:
         services.publisher.ping()
-        report["broker"] = "ok"
     except PublishError as exc:
-        report["broker"] = f"error: {exc}"
+        errors["broker"] = str(exc)
     if services.live is not None:
         services.live.ensure_started()
-        report["live_updates"] = services.live.status()  # this process' subscription to job changes
-    vital = ("database", "object_store", "broker")
-    report["status"] = "ok" if all(report[name] == "ok" for name in vital) else "degraded"
-    return report
+        live = services.live.status()  # this process' subscription to job changes
+        if live != "ok":
+            errors["live_updates"] = live
+    if not consumers:
+        errors["consumers"] = f"no consumer heard from in the last {CONSUMER_WINDOW.total_seconds():.0f} s"
+    components = {name: "failing" if name in errors else "ok" for name in (*VITAL, "live_updates", "consumers")}
+    status = "ok" if all(components[name] == "ok" for name in VITAL) else "degraded"
+    return {"status": status, "components": components, "errors": errors, "consumers": consumers}
+
+
+def public(report: dict[str, Any]) -> dict[str, Any]:
+    """What anyone may see of a report."""
+    return {"status": report["status"], "components": report["components"]}

@@ -22,6 +22,11 @@ def _token_matches(expected: str | None) -> bool:
     return bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), expected.encode())
 
 
+def may_see_details() -> bool:
+    """Prometheus' token, or a logged-in admin: who may see how busy the lab is and which machines serve it."""
+    return _token_matches(services().config.metrics_token) or (current_user.is_authenticated and current_user.is_admin)
+
+
 @bp.get("/metrics")
 def metrics():
     if not _token_matches(services().config.metrics_token):

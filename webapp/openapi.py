@@ -156,12 +156,16 @@ SCHEMAS: dict[str, Schema] = {
     },
     "Health": {
         "type": "object",
-        "required": ["status", "database", "object_store", "broker", "consumers"],
+        "description": "Everyone gets status and components; admins and the metrics token also get errors and consumers",
+        "required": ["status", "components"],
         "properties": {
             "status": {"type": "string", "enum": ["ok", "degraded"]},
-            "database": {"type": "string"},
-            "object_store": {"type": "string"},
-            "broker": {"type": "string"},
+            "components": {
+                "type": "object",
+                "required": ["database", "object_store", "broker", "consumers"],
+                "properties": {name: {"type": "string", "enum": ["ok", "failing"]} for name in ("database", "object_store", "broker", "consumers")},
+            },
+            "errors": {"type": "object", "additionalProperties": {"type": "string"}},
             "consumers": {
                 "type": "array",
                 "items": {
@@ -367,7 +371,7 @@ PATHS: dict[str, Schema] = {
     "/health": {
         "get": {
             "operationId": "health",
-            "summary": "Database, broker, object store, and the consumers heard from in the last 30 s",
+            "summary": "ok/failing per component; admins and the metrics token also get the errors and the consumers heard from in the last 30 s",
             "security": [],
             "responses": {
                 "200": _json(_ref("Health"), "all vital parts work"),

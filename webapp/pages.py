@@ -16,6 +16,7 @@ from webapp.downloads import expired_message, log_response, member_response, out
 from webapp.formatting import human_bytes, human_seconds, job_seconds, utc
 from webapp.jobs import JobFilter, Submission, SubmitError, cancel_job, get_job_or_404, list_jobs, resubmit_job, submit_job
 from webapp.outputs import csv_preview, safe_listing
+from webapp.paging import MAX_PAGE, clamped_arg
 from webapp.services import services
 from webapp.uploads import staged_input
 
@@ -86,16 +87,16 @@ def results():
         project=(request.args.get("project") or "").strip() or None,
         runtime=request.args.get("runtime") or None,
     )
-    try:
-        page = max(1, int(request.args.get("page", 1)))
-    except ValueError:
-        page = 1
+    page = clamped_arg("page", 1, 1, MAX_PAGE)
     try:
         with services().db.session() as session:
             jobs, total = list_jobs(session, current_user.id, filters, page, PER_PAGE)
+            pages = max(1, -(-total // PER_PAGE))
+            if page > pages:  # past the end (or garbage): the last page, not an empty one
+                page = pages
+                jobs, total = list_jobs(session, current_user.id, filters, page, PER_PAGE)
     except UnknownStateError:
         abort(400, description=f"unknown status {filters.status!r}")
-    pages = max(1, -(-total // PER_PAGE))
     return render_template(
         "results.html",
         jobs=jobs,

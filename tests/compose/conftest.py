@@ -27,6 +27,8 @@ TEST_IMAGES = {
     "LABQUEUE_WORKER_MATLAB_IMAGE": "labqueue/compose-test-worker-matlab:latest",
 }
 LABEL_CONSUMER = "labqueue.consumer"
+# Sent by wait_health: the consumers in /api/v1/health are for admins and the metrics token only.
+METRICS_TOKEN = secrets.token_urlsafe(16)
 
 
 def clean_environ() -> dict[str, str]:
@@ -47,8 +49,10 @@ def run(args: list[str], timeout: float = 600, input: str | None = None, env: di
 
 
 def write_env_file(path: Path, **settings: str) -> dict[str, str]:
-    """An .env as an admin gets it from scripts/compose-env.sh --local, with ``settings`` (and the test images) first."""
-    path.write_text("".join(f"{key}={value}\n" for key, value in {**TEST_IMAGES, **settings}.items()))
+    """An .env as an admin gets it from scripts/compose-env.sh --local, with ``settings`` (and the test images, and
+    the metrics token that lets wait_health see the consumers) first."""
+    first = {**TEST_IMAGES, "LABQUEUE_METRICS_TOKEN": METRICS_TOKEN, **settings}
+    path.write_text("".join(f"{key}={value}\n" for key, value in first.items()))
     run([str(ROOT / "scripts" / "compose-env.sh"), "--local", str(path)])
     values = {}
     for line in path.read_text().splitlines():
@@ -110,7 +114,7 @@ def wait_health(base_url: str, consumers: dict[str, int], timeout: float = 120) 
     deadline, report = time.monotonic() + timeout, {}
     while time.monotonic() < deadline:
         try:
-            report = requests.get(f"{base_url}/api/v1/health", timeout=5).json()
+            report = requests.get(f"{base_url}/api/v1/health", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=5).json()
         except (requests.RequestException, ValueError):
             report = {}
         seen = [c["runtime"] for c in report.get("consumers", [])]
