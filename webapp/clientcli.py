@@ -15,6 +15,7 @@ from typing import IO, Any
 
 from storage.states import TERMINAL_STATES
 from webapp.client import Client, ClientConfig, ClientError
+from webapp.terminal import TerminalFilter, clean_line
 
 LOGGER = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ def _client() -> Client:
 def _status_line(job: dict[str, Any]) -> str:
     line = f"{job['id']} {job['status']}"
     if job.get("reason"):
-        line += f": {job['reason']}"
+        line += f": {clean_line(job['reason'])}"
     return line
 
 
@@ -164,7 +165,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
                 progress=ProgressBar("upload"),
             )
     print(job["id"], flush=True)
-    _say(f"submitted {job['project']} ({job['runtime']}): {client.config.url}/jobs/{job['id']}")
+    _say(f"submitted {clean_line(job['project'])} ({job['runtime']}): {client.config.url}/jobs/{job['id']}")
     if not (args.wait or args.download):
         return 0
     job = wait_for(client, job)
@@ -190,7 +191,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     rows = [("ID", "STATUS", "RUNTIME", "PROJECT", "SUBMITTED", "DURATION")]
     for job in page["items"]:
         submitted = job["submitted_at"][:19].replace("T", " ")
-        rows.append((job["id"], job["status"], job["runtime"], job["project"], submitted, _duration(job)))
+        rows.append((job["id"], job["status"], job["runtime"], clean_line(job["project"]), submitted, _duration(job)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
@@ -199,24 +200,32 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
+    """Print the log with the job's terminal control sequences removed (colours kept on a terminal)."""
     client = _client()
     out = sys.stdout.buffer
+    clean = TerminalFilter(keep_colours=sys.stdout.isatty())
+    try:
+        _print_log(client, args, out, clean)
+    finally:
+        out.write(clean.finish())
+        out.flush()
+    return 0
+
+
+def _print_log(client: Client, args: argparse.Namespace, out: IO[bytes], clean: TerminalFilter) -> None:
     shown = len(chunk := client.log(args.id))
-    out.write(chunk)
+    out.write(clean.feed(chunk))
     out.flush()
-    if not args.follow:
-        return 0
-    job = client.job(args.id)
-    if job["status"] in TERMINAL:
-        return 0
+    if not args.follow or client.job(args.id)["status"] in TERMINAL:
+        return
     for name, data in client.events([args.id], log_job=args.id):
         if name == "log" and data["size"] > shown:
             chunk = client.log(args.id, shown)
             shown += len(chunk)
-            out.write(chunk)
+            out.write(clean.feed(chunk))
             out.flush()
         if name == "log" and data.get("final"):
-            return 0
+            return
     raise AssertionError("the event stream never ends by itself")
 
 

@@ -122,7 +122,7 @@ def test_a_token_made_on_the_account_page_works_until_revoked(test_env, live_ser
 
     created = browser.form_post("/account/tokens", {"name": "laptop"})
     assert created.status_code == 201 and created.headers["Cache-Control"] == "no-store"
-    token = created.text.split('id="new-token-value" onfocus', 1)[0].rsplit('value="', 1)[1].split('"', 1)[0]
+    token = created.text.split('id="new-token-value" data-select-on-focus', 1)[0].rsplit('value="', 1)[1].split('"', 1)[0]
     assert token.startswith("lq_")
     bearer = {"Authorization": f"Bearer {token}"}
     assert requests.get(f"{live_server}/api/v1/jobs", headers=bearer, timeout=10).status_code == 200

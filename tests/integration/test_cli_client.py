@@ -3,6 +3,8 @@ object store or broker settings in their environment."""
 
 from __future__ import annotations
 
+import os
+import pty
 import subprocess
 import sys
 from pathlib import Path
@@ -133,3 +135,47 @@ def test_settings_come_from_the_config_file(client_env: dict[str, str], client_u
 def test_a_wrong_token_is_refused(client_env: dict[str, str]) -> None:
     result = run({**client_env, "LABQUEUE_TOKEN": "lq_wrong"}, "jobs")
     assert result.returncode == 1 and "Authorization" in result.stderr
+
+
+ESCAPES = r"""
+import sys
+sys.stdout.write("title \x1b]0;pwned\x07set\n")
+sys.stdout.write("link \x1b]8;;http://evil.example/\x1b\\harmless\x1b]8;;\x1b\\ text\n")
+sys.stdout.write("\x1b[2J\x1b[Hcleared \x1b[10;5Hmoved\n")
+sys.stdout.write("\x1b[31mred\x1b[0m plain\n")
+sys.stdout.write("secret\rshown over\n")
+sys.stdout.write("bell\x07 back\x08space\n")
+"""
+
+
+def test_logs_strip_terminal_control_sequences(client_env: dict[str, str], client_user: ApiUser) -> None:
+    job = client_user.submit(make_zip({"code.py": ESCAPES})).json()
+    assert client_user.wait(job["id"])["status"] == "succeeded"
+    assert "\x1b]0;pwned" in client_user.get(f"/api/v1/jobs/{job['id']}/log").text  # the log itself is kept as it was
+
+    printed = run(client_env, "logs", job["id"])
+
+    assert printed.returncode == 0, printed.stderr
+    lines = [line for line in printed.stdout.splitlines() if not line.startswith("[labqueue]")]
+    assert lines == ["title set", "link harmless text", "cleared moved", "red plain", "secret", "shown over", "bell backspace"]
+    assert not any(ord(c) < 32 and c != "\n" or 0x7F <= ord(c) <= 0x9F for c in printed.stdout)
+
+    # On a terminal the colours stay, and only they.
+    leader, follower = pty.openpty()
+    with subprocess.Popen([LABQUEUE, "logs", job["id"]], env=client_env, stdout=follower, stderr=subprocess.DEVNULL) as process:
+        os.close(follower)
+        shown = b""
+        while chunk := _read(leader):
+            shown += chunk
+        assert process.wait(timeout=60) == 0
+    os.close(leader)
+    assert b"\x1b[31mred\x1b[0m plain" in shown
+    assert shown.replace(b"\x1b[31m", b"").replace(b"\x1b[0m", b"").count(b"\x1b") == 0
+
+
+def _read(fd: int) -> bytes:
+    """A pty's output until its writer closed it (Linux then answers EIO)."""
+    try:
+        return os.read(fd, 65536)
+    except OSError:
+        return b""
