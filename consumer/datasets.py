@@ -95,8 +95,8 @@ class DatasetCache:
                 raise InfraError(f"preparing the volume of dataset {text} failed: {exc}") from exc
             seconds = time.monotonic() - started
             how = f"copied in {seconds:.1f} s" if copied else "from the cache"
-            log.write(f"[labqueue] dataset {manifest.ref} ({len(manifest.files)} files, {manifest.total_bytes} bytes) {how}, "
-                      f"mounted read-only at /data/{manifest.name}/\n".encode())
+            log.note(f"[labqueue] dataset {manifest.ref} ({len(manifest.files)} files, {manifest.total_bytes} bytes) {how}, "
+                     f"mounted read-only at /data/{manifest.name}/")
             mounts[manifest.name] = volume
         return mounts
 

@@ -50,6 +50,8 @@ from consumer.sandbox import (
 from producer.contract import JobEvent, JobMessage, parse
 from producer.publisher import PublishError
 from storage.archive import JOB_UID, ArchiveError, ArchiveLimits, inspect_zip, read_member, zip_to_tar
+from storage.logmarks import METADATA_KEY
+from storage.logmarks import encode as encode_marks
 from storage.objects import (
     ObjectMissing,
     ObjectStore,
@@ -395,7 +397,7 @@ class JobRun:
             raise InfraError(f"starting the container failed: {exc}") from exc
         LOGGER.info("job %s: container started (attempt %d)", self.job_id, self.attempt)
         self._send_project(container, stdin, project_tar)
-        build_log = self.log.getvalue()
+        before_run = self.log.checkpoint()
         exited = threading.Event()
         log_follower = threading.Thread(target=self._follow_log, args=(container, self.log), daemon=True)
         sampler = threading.Thread(target=self._sample_usage, args=(container, exited), daemon=True)
@@ -410,8 +412,8 @@ class JobRun:
         # The live log is complete once its stream ended, unless Docker rotated its log file (only possible for large
         # logs): then it is read again.
         log_follower.join(timeout=0.2)
-        if log_follower.is_alive() or self.log.total - len(build_log) > ROTATION_SAFE_LOG_BYTES:
-            self._reread_log(container, build_log)
+        if log_follower.is_alive() or self.log.total - before_run.total > ROTATION_SAFE_LOG_BYTES:
+            self._reread_log(container, before_run)
         container.reload()
         state = container.attrs["State"]
         # A stats call racing the exit can block for most of a second: the sampler is not waited for, the CPU time
@@ -486,10 +488,10 @@ class JobRun:
         except (docker.errors.APIError, requests.RequestException):
             LOGGER.warning("job %s: following the log stopped early", self.job_id, exc_info=True)
 
-    def _reread_log(self, container: Any, build_log: bytes) -> None:
+    def _reread_log(self, container: Any, before_run: LogCapture) -> None:
         """Read the finished container's log once more: a live follow can lose lines when Docker rotates its log
         file, a read after the exit does not. Keep whichever copy saw more."""
-        again = LogCapture(self.log.limit, build_log)
+        again = before_run
         try:
             for chunk in container.logs(stream=True, follow=False, stdout=True, stderr=True):
                 again.write(chunk)
@@ -556,7 +558,7 @@ class JobRun:
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as zipped:
             summary = tar_to_zip(stream or empty_tar(), zipped, self.config.limits.max_output_bytes)
             if summary.skipped:
-                self.log.write(f"\n[labqueue] left out of the output (not regular files): {', '.join(summary.skipped)}\n".encode())
+                self.log.note(f"[labqueue] left out of the output (not regular files): {', '.join(summary.skipped)}")
             size = zipped.tell()
             self._retry("storing the output", lambda: self._upload(output_key(self.job_id), zipped, size, "application/zip"))
             self.output_bytes = size
@@ -568,7 +570,8 @@ class JobRun:
             LOGGER.warning("job %s: live log snapshot not stored: %s", self.job_id, exc)
 
     def _store_log(self) -> None:
-        self.store.put_bytes(log_key(self.job_id), self.log.getvalue(), "text/plain; charset=utf-8")
+        data, marks = self.log.snapshot()
+        self.store.put_bytes(log_key(self.job_id), data, "text/plain; charset=utf-8", metadata={METADATA_KEY: encode_marks(marks)})
 
     def _finish(self, state: JobState, reason: str, exit_code: int | None = None) -> JobEvent:
         """Store the log and the result marker, then report the final event (before the message is acked)."""

@@ -112,8 +112,11 @@ class ObjectStore:
     def ping(self) -> None:
         self._call("bucket check", self.client.bucket_exists, bucket_name=self.bucket)
 
-    def put_stream(self, key: str, data: BinaryIO, length: int = -1, content_type: str = "application/octet-stream") -> None:
-        """Upload from a file object without reading it whole (multipart when the length is unknown or large)."""
+    def put_stream(
+        self, key: str, data: BinaryIO, length: int = -1, content_type: str = "application/octet-stream", metadata: dict[str, str] | None = None
+    ) -> None:
+        """Upload from a file object without reading it whole (multipart when the length is unknown or large).
+        ``metadata`` (ASCII) is stored with the object, in the same request."""
         self._call(
             f"upload of {key}",
             self.client.put_object,
@@ -123,6 +126,7 @@ class ObjectStore:
             length=length,
             part_size=PART_SIZE,
             content_type=content_type,
+            metadata=metadata,
         )
 
     # A multipart upload step by step, for bodies that must be checked before they may become visible: put_object
@@ -174,8 +178,8 @@ class ObjectStore:
             upload_id=upload_id,
         )
 
-    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
-        self.put_stream(key, io.BytesIO(data), len(data), content_type)
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream", metadata: dict[str, str] | None = None) -> None:
+        self.put_stream(key, io.BytesIO(data), len(data), content_type, metadata)
 
     def put_json(self, key: str, value: dict[str, Any]) -> None:
         self.put_bytes(key, json.dumps(value).encode(), "application/json")
@@ -214,8 +218,17 @@ class ObjectStore:
 
     def size(self, key: str) -> int | None:
         """The object's size, or None when it does not exist."""
+        found = self.stat(key)
+        return None if found is None else found[0]
+
+    def stat(self, key: str) -> tuple[int, dict[str, str]] | None:
+        """The object's size and the metadata stored with it (names without S3's ``x-amz-meta-``), or None when it
+        does not exist."""
         try:
-            return self.client.stat_object(bucket_name=self.bucket, object_name=key).size
+            info = self.client.stat_object(bucket_name=self.bucket, object_name=key)
+            prefix = "x-amz-meta-"
+            metadata = {name.lower()[len(prefix) :]: value for name, value in (info.metadata or {}).items() if name.lower().startswith(prefix)}
+            return info.size or 0, metadata
         except S3Error as exc:
             if exc.code in MISSING_CODES - {"NoSuchBucket"}:
                 return None

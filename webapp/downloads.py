@@ -6,9 +6,11 @@ from urllib.parse import quote
 
 from flask import Response, abort, request, stream_with_context
 
+from storage.logmarks import METADATA_KEY
+from storage.logmarks import decode as decode_marks
+from storage.logmarks import encode as encode_marks
 from storage.models import Job
 from storage.objects import ObjectStoreError, log_key
-from webapp.logcut import find_cut
 from webapp.outputs import OutputError, iter_member
 from webapp.services import services
 
@@ -39,19 +41,22 @@ def refuse_expired(job: Job) -> None:
 
 def log_response(job: Job) -> Response:
     """The log so far (the consumer snapshots it every few seconds while the job runs); honours one byte range,
-    so a page can follow a growing log by asking only for what it has not seen. ``X-Log-Cut: start-end`` says
-    where the consumer's marker sits in a capped log."""
+    so a page can follow a growing log by asking only for what it has not seen. Where labqueue's own marks are
+    comes from the consumer, beside the bytes (storage.logmarks), never from the text: ``X-Log-Marks`` lists them
+    as JSON ``[[kind, start, end], ...]`` and ``X-Log-Cut: start-end`` says where the cut of a capped log sits."""
     refuse_expired(job)
     store = services().store
     key = log_key(job.id)
     try:
-        size = store.size(key) or 0
-        cut = find_cut(store, key, size)
+        found = store.stat(key)
     except ObjectStoreError:
         abort(503, description=UNAVAILABLE)
-    headers = {"Accept-Ranges": "bytes", "Cache-Control": "no-store"}
+    size, metadata = found if found is not None else (0, {})
+    marks = decode_marks(metadata.get(METADATA_KEY), size)
+    headers = {"Accept-Ranges": "bytes", "Cache-Control": "no-store", "X-Log-Marks": encode_marks(marks)}
+    cut = next((mark for mark in marks if mark.kind == "cut"), None)
     if cut is not None:
-        headers["X-Log-Cut"] = f"{cut[0]}-{cut[1]}"
+        headers["X-Log-Cut"] = f"{cut.start}-{cut.end}"
     if request.range is not None:
         span = request.range.range_for_length(size)
         if span is None:

@@ -214,3 +214,23 @@ def test_a_capped_logs_cut_is_located(plotter: ApiUser) -> None:
     assert tail.text.endswith("line 039999 " + "x" * 40 + "\n")
     small = requests.get(url, headers={**plotter.headers, "Range": "bytes=0-9"}, timeout=30)
     assert small.text == "line 00000"
+
+
+FORGER = (
+    "print('[... labqueue: 99 bytes of log cut here (log limit 1048576 bytes) ...]')\n"
+    "print('[labqueue] environment ready')\n"
+)
+
+
+def test_a_job_cannot_forge_labqueues_marks_in_its_log(plotter: ApiUser) -> None:
+    """labqueue's notes and the build's output are marked out of band (X-Log-Marks); the job's look-alikes are not."""
+    job = plotter.wait(plotter.submit(make_zip({"code.py": FORGER, "requirements.txt": "labqueue-probe==1.0\n"})).json()["id"])
+    assert job["status"] == "succeeded"
+    response = plotter.get(f"/api/v1/jobs/{job['id']}/log")
+    log, marks = response.content, json.loads(response.headers["X-Log-Marks"])
+
+    assert "X-Log-Cut" not in response.headers
+    assert {kind for kind, _start, _end in marks} >= {"labqueue"}
+    assert any(log[start:end].startswith(b"[labqueue] environment ") for kind, start, end in marks if kind == "labqueue")
+    for forged in (log.index(b"[... labqueue: 99 bytes"), log.rindex(b"[labqueue] environment ready")):
+        assert not any(start <= forged < end for _kind, start, end in marks)

@@ -151,11 +151,12 @@
   }
 
   // The log: small logs are followed by asking only for new bytes; beyond WINDOW the page shows the head and
-  // the newest tail (the full log is a link away), and marks the consumer's own cut of a capped log.
+  // the newest tail (the full log is a link away). labqueue's own marks (its notes, the environment build's
+  // output, the cut of a capped log) are highlighted where the server says they are (X-Log-Marks, byte ranges
+  // the consumer stored beside the log), never by what the text looks like: a job can print anything.
   function createLog(pre) {
     const WINDOW = 512 * 1024;
     const HEAD = 128 * 1024;
-    const CUT = /\[\.\.\. labqueue: [^\n]*? \.\.\.\]/g;
     const follow = document.getElementById("follow-log");
     const decoder = new TextDecoder();
     let shown = 0;
@@ -165,72 +166,98 @@
 
     function atBottom() { return pre.scrollHeight - pre.scrollTop - pre.clientHeight < 40; }
 
-    function render(text, append) {
+    // Pieces of text, each with the kind of labqueue mark it is, or none: [{text, kind}].
+    function render(pieces, append) {
       const stick = follow.checked && (atBottom() || !append);
       if (!append) pre.textContent = "";
-      let last = 0;
-      for (const match of text.matchAll(CUT)) {
-        pre.append(text.slice(last, match.index));
-        const mark = document.createElement("mark");
-        mark.className = "cut";
-        mark.textContent = match[0];
-        pre.append(mark);
-        last = match.index + match[0].length;
+      for (const piece of pieces) {
+        if (!piece.text) continue;
+        if (piece.kind) {
+          const mark = document.createElement("mark");
+          mark.className = piece.kind;
+          mark.textContent = piece.text;
+          pre.append(mark);
+        } else {
+          pre.append(piece.text);
+        }
       }
-      pre.append(text.slice(last));
       if (!pre.textContent) pre.textContent = "(nothing logged yet)";
       if (stick) pre.scrollTop = pre.scrollHeight;
     }
 
-    // One byte range of the log: its bytes, where they start, and where the consumer's cut marker sits, if any.
+    // Bytes of the log from offset `start`, split where labqueue's marks begin and end, decoded in order.
+    function pieces(data, start, marks, textDecoder) {
+      const cuts = new Set([0, data.length]);
+      for (const [, from, to] of marks) {
+        for (const at of [from - start, to - start]) if (at > 0 && at < data.length) cuts.add(at);
+      }
+      const bounds = [...cuts].sort((x, y) => x - y);
+      const out = [];
+      for (let i = 0; i + 1 < bounds.length; i += 1) {
+        const at = start + bounds[i];
+        const mark = marks.find(([, from, to]) => from <= at && at < to);
+        out.push({ text: textDecoder.decode(data.subarray(bounds[i], bounds[i + 1]), { stream: true }), kind: mark ? mark[0] : null });
+      }
+      return out;
+    }
+
+    function marksOf(response) {
+      try {
+        const marks = JSON.parse(response.headers.get("X-Log-Marks") || "[]");
+        return Array.isArray(marks) ? marks.filter((m) => Array.isArray(m) && m.length === 3) : [];
+      } catch (error) {
+        return [];
+      }
+    }
+
+    // One byte range of the log: its bytes, where they start, and labqueue's marks in the whole log.
     async function range(spec) {
       const response = await fetch(pre.dataset.logUrl, { headers: { Range: `bytes=${spec}` }, cache: "no-store" });
-      if (response.status === 416) return { data: new Uint8Array(), start: 0, cut: null };
+      if (response.status === 416) return { data: new Uint8Array(), start: 0, marks: [] };
       if (!response.ok) throw new Error(`log: ${response.status}`);
       const span = /bytes (\d+)-/.exec(response.headers.get("Content-Range") || "");
-      const cut = /^(\d+)-(\d+)$/.exec(response.headers.get("X-Log-Cut") || "");
       return {
         data: new Uint8Array(await response.arrayBuffer()),
         start: span ? Number(span[1]) : 0,
-        cut: cut ? [Number(cut[1]), Number(cut[2])] : null,
+        marks: marksOf(response),
       };
     }
 
-    function text(data) { return new TextDecoder().decode(data); }
-
-    function skipped(count) { return count > 0 ? `\n[… ${bytes(count)} not shown here: “open as text” has them …]\n` : ""; }
+    function skipped(count) { return { text: count > 0 ? `\n[… ${bytes(count)} not shown here: “open as text” has them …]\n` : "", kind: null }; }
 
     async function load(size) {
       if (size <= WINDOW) {
         if (size < shown || shown === 0) {
           shown = 0;
-          const data = size ? (await range("0-")).data : new Uint8Array();
-          shown = data.length;
-          render(decoder.decode(data, { stream: true }), false);
+          const got = size ? await range("0-") : { data: new Uint8Array(), start: 0, marks: [] };
+          shown = got.data.length;
+          render(pieces(got.data, 0, got.marks, decoder), false);
         } else if (size > shown) {
-          const data = (await range(`${shown}-`)).data;
-          shown += data.length;
+          const got = await range(`${shown}-`);
+          const start = shown;
+          shown += got.data.length;
           if (pre.textContent === "(nothing logged yet)") pre.textContent = "";
-          render(decoder.decode(data, { stream: true }), true);
+          render(pieces(got.data, start, got.marks, decoder), true);
         }
         return;
       }
-      // A big log: its head, the consumer's cut marker if it capped the log, and the newest tail.
+      // A big log: its head, the cut if the consumer capped the log, and the newest tail.
       const tail = await range(`-${WINDOW - HEAD}`);
       if (head === null) head = (await range(`0-${HEAD - 1}`)).data;
-      const cut = tail.cut;
-      const headEnd = Math.min(head.length, cut ? cut[0] : head.length);
-      let view = text(head.subarray(0, headEnd));
+      const marks = tail.marks;
+      const cut = marks.find(([kind]) => kind === "cut");
+      const headEnd = Math.min(head.length, cut ? cut[1] : head.length);
+      const view = pieces(head.subarray(0, headEnd), 0, marks, new TextDecoder());
       let tailFrom = 0;
       if (cut) {
-        const mark = (await range(`${cut[0]}-${cut[1] - 1}`)).data;
-        view += skipped(cut[0] - headEnd) + text(mark);
-        tailFrom = Math.max(0, cut[1] - tail.start);
+        const mark = await range(`${cut[1]}-${cut[2] - 1}`);
+        view.push(skipped(cut[1] - headEnd), ...pieces(mark.data, cut[1], marks, new TextDecoder()));
+        tailFrom = Math.max(0, cut[2] - tail.start);
       }
-      const hidden = tail.start + tailFrom - (cut ? cut[1] : headEnd);
-      let tailText = text(tail.data.subarray(tailFrom));
-      if (hidden > 0) tailText = tailText.slice(tailText.indexOf("\n") + 1);
-      render(view + skipped(hidden) + tailText, false);
+      const hidden = tail.start + tailFrom - (cut ? cut[2] : headEnd);
+      if (hidden > 0) tailFrom += tail.data.subarray(tailFrom).indexOf(10) + 1;  // from the first whole line
+      view.push(skipped(hidden), ...pieces(tail.data.subarray(tailFrom), tail.start + tailFrom, marks, new TextDecoder()));
+      render(view, false);
       shown = size;
     }
 
