@@ -46,9 +46,15 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
 
 
 @pytest.fixture
-def page(context: BrowserContext) -> Page:
+def page(context: BrowserContext) -> Iterator[Page]:
+    """A tab whose every page must work under the site's Content-Security-Policy: Chromium reports each thing the
+    policy blocked (an inline script, handler or style) on the console, and any such report fails the test."""
     expect.set_options(timeout=30_000)
-    return context.new_page()
+    page = context.new_page()
+    blocked: list[str] = []
+    page.on("console", lambda message: blocked.append(message.text) if "Content Security Policy" in message.text else None)
+    yield page
+    assert blocked == [], f"the CSP blocked parts of a page: {blocked}"
 
 
 @pytest.fixture

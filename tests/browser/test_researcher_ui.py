@@ -223,5 +223,5 @@ def test_account_tokens_are_shown_once_and_revoked(page: Page, researcher: ApiUs
     expect(page.locator(".flash.success")).to_contain_text("Token 'laptop' revoked")
     expect(page.locator("tr", has_text="laptop").locator(".badge")).to_have_text("revoked")
     expect(page.locator("#new-token-value")).to_have_count(0)
-    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("button", name="Log out", exact=True).click()
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()

@@ -32,9 +32,11 @@ def client_user(test_env, live_server, python_consumer) -> ApiUser:
 
 @pytest.fixture
 def client_env(client_user: ApiUser, tmp_path: Path) -> dict[str, str]:
-    """What a researcher's laptop has: a PATH, a home, the server's URL and their token."""
+    """What a researcher's laptop has: a PATH, a home, the server's URL and their token (and the PYTHONPATH of the
+    tree under test, if any, so the client run is the one being tested)."""
     home = str(tmp_path / "home")
-    return {"PATH": "/usr/bin:/bin", "HOME": home, "LABQUEUE_URL": client_user.base_url, "LABQUEUE_TOKEN": client_user.token}
+    tree = {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}
+    return {"PATH": "/usr/bin:/bin", "HOME": home, "LABQUEUE_URL": client_user.base_url, "LABQUEUE_TOKEN": client_user.token, **tree}
 
 
 def run(env: dict[str, str], *args: str, cwd: Path = ROOT, timeout: float = 240) -> subprocess.CompletedProcess[str]:
