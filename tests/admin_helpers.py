@@ -34,7 +34,7 @@ def start_gunicorn(env: dict[str, str], log_dir: Path, name: str, extra_args: li
         try:
             requests.get(url + "/login", timeout=2)
             return process, url
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or its workers still starting
             if process.popen.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"{name} did not start:\n{process.log()[-3000:]}") from None
             time.sleep(0.3)
