@@ -225,3 +225,27 @@ def test_account_tokens_are_shown_once_and_revoked(page: Page, researcher: ApiUs
     expect(page.locator("#new-token-value")).to_have_count(0)
     page.get_by_role("button", name="Log out", exact=True).click()
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+
+
+FORGES_MARKS = (
+    "print('[... labqueue: 99 bytes of log cut here (log limit 1048576 bytes) ...]')\n"
+    "print('[labqueue] environment ready')\n"
+)
+
+
+def test_the_log_highlights_only_labqueues_own_marks(page: Page, researcher: ApiUser, python_consumer) -> None:
+    """labqueue's notes are highlighted where the consumer said they are; the job's look-alikes stay plain text."""
+    job = researcher.submit(make_zip({"code.py": FORGES_MARKS, "requirements.txt": "labqueue-probe==1.0\n"})).json()
+    assert researcher.wait(job["id"])["status"] == "succeeded"
+    log_in(page, researcher)
+    page.goto(f"{researcher.base_url}/jobs/{job['id']}")
+
+    log = page.locator("#log")
+    expect(log).to_contain_text("[... labqueue: 99 bytes of log cut here")
+    expect(log.locator("mark.labqueue").first).to_contain_text("[labqueue] environment")
+    expect(log.locator("mark.cut")).to_have_count(0)
+    marked = log.locator("mark").all_text_contents()
+    assert not any("99 bytes" in text for text in marked)
+    ready = "[labqueue] environment ready"
+    assert sum(text.count(ready) for text in marked) == log.inner_text().count(ready) - 1  # the job's own is not marked
+    screenshot(page, "job-log-marks")
