@@ -219,6 +219,7 @@ def test_a_capped_logs_cut_is_located(plotter: ApiUser) -> None:
 FORGER = (
     "print('[... labqueue: 99 bytes of log cut here (log limit 1048576 bytes) ...]')\n"
     "print('[labqueue] environment ready')\n"
+    "import os; os.makedirs('output', exist_ok=True); open('output/page.html', 'w').write('<script>alert(1)</script>')\n"
 )
 
 
@@ -234,3 +235,9 @@ def test_a_job_cannot_forge_labqueues_marks_in_its_log(plotter: ApiUser) -> None
     assert any(log[start:end].startswith(b"[labqueue] environment ") for kind, start, end in marks if kind == "labqueue")
     for forged in (log.index(b"[... labqueue: 99 bytes"), log.rindex(b"[labqueue] environment ready")):
         assert not any(start <= forged < end for _kind, start, end in marks)
+
+    # The log and every download say nosniff: no browser reads the job's bytes as anything but their type.
+    downloads = [response] + [plotter.get(f"/api/v1/jobs/{job['id']}{path}") for path in ("/output", "/input", "/files/page.html")]
+    for download in downloads:
+        assert download.status_code == 200 and download.headers["X-Content-Type-Options"] == "nosniff", download.url
+    assert downloads[-1].headers["Content-Type"] == "application/octet-stream"
