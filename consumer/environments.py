@@ -135,7 +135,7 @@ class EnvironmentCache:
                 log.note(f"[labqueue] environment {tag} found in cache")
                 return tag, "cached"
             how = "wheels and source builds" if self.build.allow_source else "wheels only"
-            log.write(f"[labqueue] building environment {tag} from requirements.txt ({how})\n".encode())
+            log.note(f"[labqueue] building environment {tag} from requirements.txt ({how})")
             egress = self.egress.ensure()
             plan = BuildPlan(
                 image=runtime.image,
@@ -145,9 +145,9 @@ class EnvironmentCache:
                 requirements=canonical,
                 failure_hint="see the log" if self.build.allow_source else WHEELS_ONLY_HINT,
             )
-            with run_build(plan) as tree:
+            with log.section("build"), run_build(plan) as tree:  # pip's output, marked out of band as the build's
                 self.commit(runtime, tag, tree)
-            log.write(b"[labqueue] environment ready\n")
+            log.note("[labqueue] environment ready")
         self.prune(keep=tag)
         return tag, "built"
 
@@ -198,35 +198,6 @@ class EnvironmentCache:
             image.tag(repository, name)
         return True
 
-<<<<<<< HEAD
-=======
-    def _build(self, runtime: Runtime, requirements: str, tag: str, log: LogCapture) -> None:
-        log.note(f"[labqueue] building environment {tag} from requirements.txt")
-        context = _build_context(runtime.image, runtime.install_command or "", requirements, self.build.pip_index_url)
-        with log.section("build"):  # pip's output, marked out of band as the build's
-            try:
-                build_args = {"PIP_INDEX_URL": self.build.pip_index_url} if self.build.pip_index_url else {}
-                for chunk in self.client.api.build(
-                    fileobj=context,
-                    custom_context=True,
-                    tag=tag,
-                    rm=True,
-                    forcerm=True,
-                    decode=True,
-                    labels={ENV_LABEL: runtime.name},
-                    buildargs=build_args,
-                    network_mode=self.build.network,
-                ):
-                    if "stream" in chunk:
-                        log.write(chunk["stream"].encode())
-                    if "error" in chunk:
-                        log.write(f"{chunk['error']}\n".encode())
-                        raise JobError(JobState.FAILED, "installing requirements.txt failed (see the log)")
-            except docker.errors.APIError as exc:
-                raise InfraError(f"environment build failed in Docker: {exc}") from exc
-        log.note("[labqueue] environment ready")
-
->>>>>>> f1b9243 (Log marks out of band: the consumer records the byte ranges of labqueue's notes, the environment build's output and the cut, and stores them in the log object's metadata in the same request as the bytes; the web serves them (X-Log-Marks, X-Log-Cut from them, never from the text) and the job page highlights only those ranges, so a job printing a look-alike marker is shown as plain text; throttle test against gunicorn with four workers)
     def prune(self, keep: str) -> None:
         """Remove least recently used environment images while their total size exceeds the budget."""
         images = self.client.images.list(filters={"label": ENV_LABEL})
