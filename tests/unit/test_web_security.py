@@ -324,13 +324,14 @@ def test_public_health_names_no_consumer_and_no_error(app: Flask) -> None:
     assert public.status_code == 503  # the store and broker of this test are nowhere
     assert public.json == {
         "status": "degraded",
-        "components": {"database": "ok", "object_store": "failing", "broker": "failing", "consumers": "ok"},
+        "components": {"database": "ok", "object_store": "failing", "broker": "failing", "live_updates": "failing", "consumers": "ok"},
     }
     assert b"lab-gpu-3" not in public.data and b"127.0.0.1" not in public.data
     assert b"lab-gpu-3" not in log_in(app, "alice").get("/api/v1/health").data
 
     for details in (log_in(app, "root").get("/api/v1/health"), client(app).get("/api/v1/health", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})):
         assert details.json["consumers"][0] | {"last_seen": None} == {
-            "name": "lab-gpu-3-python", "runtime": "python", "host": "lab-gpu-3", "slots": 4, "busy": 1, "last_seen": None,
+            "name": "lab-gpu-3-python", "runtime": "python", "host": "lab-gpu-3", "slots": 4, "busy": 1,
+            "taking_jobs": True, "paused": "", "last_seen": None,
         }
-        assert set(details.json["errors"]) == {"object_store", "broker"}
+        assert set(details.json["errors"]) == {"object_store", "broker", "live_updates"}
