@@ -90,6 +90,16 @@ def main() -> None:
     if data := load("env_cache"):
         lines.append(f"| 6 | job start (submitted to running, from the job's record) with a cached requirements image (median of {data['count']}) | {data['cached']:.3f} s | "
                      f"no requirements: {data['plain']:.3f} s | {data['difference']:+.1%} | within 10% |")
+    if data := load("live_streams"):
+        ours, before = data["median"]["gevent"], data["median"]["gthread"]
+        rounds = f"{data['streams']} open streams, median of {data['rounds']} round(s)"
+        lines.append(f"| 7 | `GET /api/v1/jobs` p95 with {rounds} (3 s timeout) | {ours['api_p95_ms']:.1f} ms, {ours['api_failed']:.0f} failed | "
+                     f"thread per stream (gthread): {before['api_p95_ms']:.0f} ms, {before['api_failed']:.0f} of 40 failed | "
+                     f"{before['api_p95_ms'] / ours['api_p95_ms']:.0f}x faster | p95 < 100 ms |")
+        lines.append(f"| 7 | event delivery p95, job's final state recorded to every stream holding it, {rounds} | "
+                     f"{ours['delivery_p95_ms']:.0f} ms ({', '.join(ours['deliveries'])} heard) | "
+                     f"gthread: {before['streams_answered']:.0f} streams answered, {before['submits_failed']:.0f} of 3 submissions timed out | | < 1 s |")
+        lines.append(f"| 7 | web memory growth per open stream, {rounds} | {ours['kib_per_stream']:.0f} KiB | gthread: {before['kib_per_stream']:.0f} KiB | | < 100 KiB |")
     DOCS.mkdir(parents=True, exist_ok=True)
     if data := load("throughput"):
         (DOCS / "throughput.svg").write_text(throughput_svg(data))

@@ -18,6 +18,7 @@ TINY = {
     "transfer": ["8", "1"],
     "web_load": ["100", "1"],
     "env_cache": ["1"],
+    "live_streams": ["8", "1"],
 }
 
 
