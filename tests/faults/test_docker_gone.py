@@ -48,7 +48,10 @@ class PrivateDockerd:
         return f"unix://{self.socket}"
 
     def start(self, timeout: float = 60) -> None:
+        # Its own network namespace: a dockerd started with --bridge=none deletes the bridge named docker0 of the
+        # namespace it runs in, which would be the host's, and every container on Docker's default network with it.
         args = [
+            "unshare", "--net", "--",
             "dockerd", f"--data-root={self.root / 'data'}", f"--exec-root={self.root / 'exec'}",
             f"--pidfile={self.root / 'docker.pid'}", f"--host={self.url}",
             "--bridge=none", "--iptables=false", "--ip6tables=false",
@@ -185,6 +188,7 @@ def test_wait_ends_with_infra_error_when_the_daemon_dies(dockerd: PrivateDockerd
         cancelled=cancelled,
         shutdown=shutdown,
     )
+    host_bridges = {path.name for path in Path("/sys/class/net").iterdir()}
     container = client.containers.create(IMAGE, ["/bin/sleep", "600"], network_disabled=True)
     container.start()
     container.wait, calls = counting(container.wait)
@@ -199,6 +203,8 @@ def test_wait_ends_with_infra_error_when_the_daemon_dies(dockerd: PrivateDockerd
         # Before the daemon died each call waited its step (about a second); after, the first failed call ends it.
         # The old loop called wait() thousands of times a second until the job's 60 s time limit.
         assert calls[0] <= 6, f"wait() was called {calls[0]} times, using {cpu:.1f} s of CPU"
+        # The private daemon never touched the host's interfaces (docker0 above all).
+        assert host_bridges <= {path.name for path in Path("/sys/class/net").iterdir()}
     finally:
         killer.cancel()
         client.close()
