@@ -12,6 +12,12 @@ uploaders yield while they wait. psycopg2 (PostgreSQL under compose) waits in C 
 import os
 
 worker_class = os.environ.get("LABQUEUE_WEB_WORKER_CLASS", "gevent")
+if worker_class == "gevent":
+    # Patched here, in the master, before ``--logger-class webapp.weblogging...`` imports the webapp package (and with
+    # it ssl and urllib3): patched only in the worker, they would stay blocking, and gevent warns so in the log.
+    from gevent import monkey
+
+    monkey.patch_all()
 workers = int(os.environ.get("LABQUEUE_WEB_WORKERS", "4"))
 threads = 4 if worker_class == "gthread" else 1
 worker_connections = int(os.environ.get("LABQUEUE_WEB_CONNECTIONS", "2000"))
