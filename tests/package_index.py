@@ -23,6 +23,12 @@ INDEX_PORT = 8000
 INDEX_ROOT = "/tmp/index"
 
 
+def probe_requirements_of_its_own() -> str:
+    """A requirements set no other test asks for: the environment cache lives as long as the test session, so a test
+    that must see a build cannot share its set with one that ran before it."""
+    return f"labqueue-probe>=0.0.{secrets.randbelow(10**9)}\n"
+
+
 class PackageIndex:
     """A running index container; ``add`` puts a distribution file in it, ``url`` is what pip is pointed at."""
 

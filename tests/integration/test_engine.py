@@ -20,6 +20,7 @@ from consumer.environments import ENV_LABEL, ENV_REPOSITORY, EnvironmentCache
 from consumer.runtimes import load_runtime
 from consumer.sandbox import ENV_DIR, LABEL_CONSUMER
 from tests.conftest import ApiUser, leftovers, make_zip, read_zip, start_consumer
+from tests.package_index import probe_requirements_of_its_own
 
 OCTAVE_FFT = """
 pkg load signal
@@ -68,7 +69,7 @@ USES_PROBE = "import labqueue_probe\nprint('answer', labqueue_probe.ANSWER)\n"
 
 
 def test_requirements_build_once_then_reuse(user: ApiUser, python_consumer) -> None:
-    project = make_zip({"code.py": USES_PROBE, "requirements.txt": "labqueue-probe==1.0\n"})
+    project = make_zip({"code.py": USES_PROBE, "requirements.txt": probe_requirements_of_its_own()})
     first = user.wait(user.submit(project).json()["id"])
     first_log = user.get(f"/api/v1/jobs/{first['id']}/log").text
     assert first["status"] == "succeeded", first_log
@@ -148,7 +149,7 @@ def test_consumer_killed_mid_job_restarts_clean_and_job_completes(user: ApiUser,
 
 
 def test_concurrent_jobs_with_the_same_requirements_build_once(user: ApiUser, python_consumer) -> None:
-    project = make_zip({"code.py": USES_PROBE, "requirements.txt": "# the same set, differently written\nlabqueue-probe>=1.0\n"})
+    project = make_zip({"code.py": USES_PROBE, "requirements.txt": probe_requirements_of_its_own()})
     job_ids = [user.submit(project).json()["id"] for _ in range(2)]
     logs = []
     for job_id in job_ids:

@@ -10,6 +10,7 @@ import requests
 
 from tests.admin_helpers import SLEEPER, STRUCTURED_LOGGER, Samples, metric, parse_metrics, start_gunicorn, wait_for
 from tests.conftest import make_user, make_zip
+from tests.package_index import probe_requirements_of_its_own
 from tests.web import log_in
 
 TOKEN = secrets.token_urlsafe(24)
@@ -81,8 +82,7 @@ def test_metrics_move_as_jobs_run(metrics_url: str, test_env, python_consumer) -
 
 def test_environment_cache_hits_and_builds_are_counted(metrics_url: str, test_env, python_consumer) -> None:
     user = make_user(test_env, metrics_url)
-    requirement = f"labqueue-probe>=0.0.{secrets.randbelow(10**9)}\n"  # a set of requirements of this test's own
-    project = make_zip({"code.py": "import labqueue_probe\nprint('answer', labqueue_probe.ANSWER)\n", "requirements.txt": requirement})
+    project = make_zip({"code.py": "import labqueue_probe\nprint('answer', labqueue_probe.ANSWER)\n", "requirements.txt": probe_requirements_of_its_own()})
     before = scrape(metrics_url)
 
     first = user.wait(user.submit(project).json()["id"], timeout=600)
