@@ -25,6 +25,7 @@ TEST_IMAGES = {
     "LABQUEUE_S3_IMAGE": "labqueue/compose-test-seaweedfs:latest",
     "LABQUEUE_WORKER_PYTHON_IMAGE": "labqueue/compose-test-worker-python:latest",
     "LABQUEUE_WORKER_MATLAB_IMAGE": "labqueue/compose-test-worker-matlab:latest",
+    "LABQUEUE_BUILD_PROXY_IMAGE": "labqueue/compose-test-build-proxy:latest",
 }
 LABEL_CONSUMER = "labqueue.consumer"
 # Sent by wait_health: the consumers in /api/v1/health are for admins and the metrics token only.
@@ -100,6 +101,9 @@ class Api:
 
     def output(self, job_id: str) -> bytes:
         return self.call("GET", f"/jobs/{job_id}/output").content
+
+    def log(self, job_id: str) -> str:
+        return self.call("GET", f"/jobs/{job_id}/log").text
 
     def wait(self, job_id: str, timeout: float = 180) -> dict:
         deadline = time.monotonic() + timeout

@@ -17,8 +17,10 @@ import docker
 import pytest
 import requests
 
-from tests.compose.conftest import Api, Compose, make_api, remove_job_leftovers, run, wait_health, write_env_file
+from consumer.egress import LABEL_EGRESS
+from tests.compose.conftest import TEST_IMAGES, Api, Compose, make_api, remove_job_leftovers, run, wait_health, write_env_file
 from tests.conftest import free_port, make_zip, read_zip
+from tests.package_index import PackageIndex, probe_requirements_of_its_own
 
 pytestmark = pytest.mark.timeout(1800)
 
@@ -30,6 +32,8 @@ OCTAVE_JOB = make_zip(
     {"code.m": 'mkdir("output");\nf = fopen("output/result.txt", "w");\nfprintf(f, "octave %d\\n", 6 * 7);\nfclose(f);\n'}
 )
 SLEEP_JOB = make_zip({"code.py": "import time\ntime.sleep(15)\n"})
+USES_PROBE = "import labqueue_probe\nprint('answer', labqueue_probe.ANSWER)\n"
+MAX_TIME_LIMIT = 7200
 
 
 @dataclass
@@ -46,7 +50,7 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(built: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(built: None, package_index: PackageIndex, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     client = docker.from_env()
     # Broker and S3 are published (compose/expose.yml) on the Docker bridge's own address, where containers of
     # another project reach them as another machine would, and nothing beyond this host does.
@@ -64,6 +68,11 @@ def stack(built: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sta
         LABQUEUE_BROKER_PORT=str(free_port()),
         LABQUEUE_S3_PORT=str(free_port()),
         LABQUEUE_RABBITMQ_UI_PORT=str(free_port()),
+        # not the default: the broker's consumer timeout must follow it
+        LABQUEUE_MAX_TIME_LIMIT=str(MAX_TIME_LIMIT),
+        # environment builds reach the test's package index through compose's build proxy
+        LABQUEUE_PIP_INDEX_URL=package_index.url,
+        LABQUEUE_BUILD_PROXY_NETWORK=package_index.name,
     )
     compose = Compose(f"labqueue-test-{secrets.token_hex(4)}", env_file, FILES)
     stack = Stack(compose, env, f"http://127.0.0.1:{port}", client.info()["Name"])
@@ -126,9 +135,9 @@ def test_up_comes_up_in_order_and_healthy(stack: Stack) -> None:
     volumes = docker.from_env().volumes.list(filters={"label": f"com.docker.compose.project={stack.compose.project}"})
     assert {v.attrs["Labels"]["com.docker.compose.volume"] for v in volumes} == {"postgres-data", "rabbitmq-data", "s3-data"}
 
-    # the broker keeps a job's delivery longer than the longest job may run
+    # the broker keeps a job's delivery for the longest job plus 900 s, from the one setting
     timeout = stack.compose("exec", "-T", "rabbitmq", "rabbitmqctl", "eval", "application:get_env(rabbit, consumer_timeout).")
-    assert int(timeout.strip().removeprefix("{ok,").removesuffix("}")) > 3600 * 1000
+    assert int(timeout.strip().removeprefix("{ok,").removesuffix("}")) == (MAX_TIME_LIMIT + 900) * 1000
 
     # consumers are not root, only in the Docker socket's group
     ids = stack.compose("exec", "-T", "consumer-python", "sh", "-c", "id -u; id -G").split()
@@ -146,6 +155,17 @@ def test_a_python_and_an_octave_job(stack: Stack) -> None:
         output = stack.api.output(job_id)
         assert read_zip(output) == {"result.txt": text}
         stack.outputs[job_id] = output
+
+
+def test_a_job_with_requirements_builds_through_compose_build_proxy(stack: Stack) -> None:
+    assert stack.api is not None, "needs the user of test_a_python_and_an_octave_job"
+    job_id = stack.api.submit(make_zip({"code.py": USES_PROBE, "requirements.txt": probe_requirements_of_its_own()}))
+    job = stack.api.wait(job_id)
+    log = stack.api.log(job_id)
+    assert job["status"] == "succeeded", log
+    assert "building environment" in log and "answer 42" in log
+    proxies = docker.from_env().containers.list(filters={"label": LABEL_EGRESS})
+    assert TEST_IMAGES["LABQUEUE_BUILD_PROXY_IMAGE"] in {tag for c in proxies for tag in c.image.tags}, "compose's build proxy"
 
 
 def test_three_consumers_run_three_jobs_at_once(stack: Stack) -> None:

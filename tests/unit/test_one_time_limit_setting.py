@@ -1,8 +1,12 @@
 """One name per setting: the broker's consumer timeout follows LABQUEUE_MAX_TIME_LIMIT, the name the consumer and
-web read, wherever labqueue configures the broker."""
+web read, wherever labqueue configures the broker (scripts/rabbitmq.sh for `make up`, compose/rabbitmq-env.conf
+for Compose and Swarm)."""
 
 import re
+import subprocess
 from pathlib import Path
+
+import yaml
 
 from consumer.config import SandboxLimits
 
@@ -18,8 +22,20 @@ def test_the_broker_script_sizes_the_consumer_timeout_from_the_consumers_setting
     assert re.search(r"\$\{LABQUEUE_MAX_TIME_LIMIT:-(\d+)\}", script).group(1) == str(SandboxLimits.max_time)
 
 
-def test_compose_default_consumer_timeout_is_the_default_time_limit_plus_the_margin() -> None:
-    compose = (ROOT / "docker-compose.yml").read_text()
-    default_ms = int(re.search(r"consumer_timeout \$\{LABQUEUE_RABBITMQ_CONSUMER_TIMEOUT_MS:-(\d+)\}", compose).group(1))
-    assert default_ms == (SandboxLimits.max_time + MARGIN_SECONDS) * 1000
-    assert "LABQUEUE_MAX_TIME_LIMIT: ${LABQUEUE_MAX_TIME_LIMIT:-3600}" in compose
+def erl_args_of_compose_broker(max_time_limit: str | None) -> str:
+    """What RabbitMQ's start script makes of compose/rabbitmq-env.conf (it sources the file as shell)."""
+    env = {"PATH": "/usr/bin:/bin"} | ({"LABQUEUE_MAX_TIME_LIMIT": max_time_limit} if max_time_limit else {})
+    conf = ROOT / "compose" / "rabbitmq-env.conf"
+    return subprocess.run(
+        ["sh", "-c", f'. "{conf}" && printf %s "$SERVER_ADDITIONAL_ERL_ARGS"'], env=env, capture_output=True, text=True, check=True
+    ).stdout
+
+
+def test_compose_sizes_the_consumer_timeout_from_the_same_setting() -> None:
+    assert erl_args_of_compose_broker("28800") == f"-rabbit consumer_timeout {(28800 + MARGIN_SECONDS) * 1000}"
+    assert erl_args_of_compose_broker(None) == f"-rabbit consumer_timeout {(SandboxLimits.max_time + MARGIN_SECONDS) * 1000}"
+
+    broker = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["rabbitmq"]
+    assert broker["environment"]["LABQUEUE_MAX_TIME_LIMIT"] == "${LABQUEUE_MAX_TIME_LIMIT:-3600}"
+    assert broker["configs"] == [{"source": "rabbitmq-env", "target": broker["environment"]["RABBITMQ_CONF_ENV_FILE"]}]
+    assert "CONSUMER_TIMEOUT" not in (ROOT / "docker-compose.yml").read_text() + (ROOT / "compose" / ".env.example").read_text()
