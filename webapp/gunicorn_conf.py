@@ -22,6 +22,7 @@ workers = int(os.environ.get("LABQUEUE_WEB_WORKERS", "4"))
 threads = 4 if worker_class == "gthread" else 1
 worker_connections = int(os.environ.get("LABQUEUE_WEB_CONNECTIONS", "2000"))
 timeout = 600
+LIVE_START_SECONDS = 10.0  # how long a new worker waits for its live-updates subscription before it serves anyway
 
 
 def post_fork(_server, _worker):
@@ -30,3 +31,15 @@ def post_fork(_server, _worker):
         from psycogreen.gevent import patch_psycopg
 
         patch_psycopg()
+
+
+def post_worker_init(worker):
+    """Start the worker's live-updates hub before it takes a request, so /api/v1/health is true from its first answer
+    (started lazily, a fresh worker reported live_updates failing until its subscription came up). With the broker
+    down the worker serves after LIVE_START_SECONDS anyway, and health says why live updates fail."""
+    services = getattr(worker.wsgi, "extensions", {}).get("labqueue")  # absent when the app failed to load
+    if services is None or services.live is None:
+        return
+    services.live.ensure_started()
+    if not services.live.wait_subscribed(LIVE_START_SECONDS):
+        worker.log.warning("live updates not subscribed after %.0f s: %s", LIVE_START_SECONDS, services.live.status())

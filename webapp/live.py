@@ -53,7 +53,7 @@ class LiveHub:
         self.holder = f"{socket.gethostname()}:{os.getpid()}"
         self.announcer = ChangeAnnouncer(broker)
         self.last_seq = 0
-        self.subscribed = False
+        self._subscribed = threading.Event()
         self.problem = "starting"
         self._by_user: dict[int, set[Stream]] = {}
         self._admins: set[Stream] = set()
@@ -77,6 +77,15 @@ class LiveHub:
         self.announcer.start(self._stop)
         threading.Thread(target=self._subscribe, name="live-subscription", daemon=True).start()
         threading.Thread(target=self._fan_out, name="live-fan-out", daemon=True).start()
+
+    def wait_subscribed(self, timeout: float) -> bool:
+        """Block until the subscription is up (or ``timeout`` passes): gunicorn's post_worker_init calls this, so a
+        worker takes its first request with its hub live and health is true from the first answer."""
+        return self._subscribed.wait(timeout)
+
+    @property
+    def subscribed(self) -> bool:
+        return self._subscribed.is_set()
 
     def status(self) -> str:
         return "ok" if self.subscribed else f"error: {self.problem}"
@@ -147,13 +156,15 @@ class LiveHub:
                 queue = channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
                 channel.queue_bind(queue, LIVE_EXCHANGE)
                 channel.basic_consume(queue, self._on_notice, auto_ack=True)
-                self.subscribed, self.problem = True, ""
+                self.problem = ""
+                self._subscribed.set()
                 self._wake.set()  # catch up on what was announced while unsubscribed
                 delay = 1.0
                 while not self._stop.is_set():
                     connection.process_data_events(time_limit=1)
             except (pika.exceptions.AMQPError, OSError) as exc:
-                self.subscribed, self.problem = False, f"subscription lost: {exc!r}"
+                self._subscribed.clear()
+                self.problem = f"subscription lost: {exc!r}"
                 LOGGER.warning("live updates: subscription lost (%r); reconnecting in %.0f s", exc, delay)
                 self._stop.wait(delay)
                 delay = min(delay * 2, MAX_BACKOFF)

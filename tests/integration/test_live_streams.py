@@ -181,6 +181,20 @@ def test_when_the_web_process_holding_a_stream_dies_the_client_carries_on_at_ano
         second.stop()
 
 
+def test_a_fresh_web_reports_live_updates_ok_from_its_first_answer(test_env, log_dir) -> None:
+    """Each worker subscribes before it serves (gunicorn's post_worker_init): no answer says live updates fail while a
+    worker's subscription is still coming up."""
+    web, url = start_web(test_env, log_dir, name="web-fresh")
+    try:
+        reports = []
+        for _ in range(8):  # fresh connections, spread over both workers
+            with requests.Session() as session:
+                reports.append(session.get(f"{url}/api/v1/health", timeout=10).json()["components"]["live_updates"])
+        assert reports == ["ok"] * len(reports)
+    finally:
+        web.stop()
+
+
 def kill(process: Process) -> None:
     """The whole gunicorn, master and workers, gone at once, as in a crash."""
     if process.popen.poll() is None:
