@@ -16,10 +16,17 @@ from storage.db import Database
 from storage.limits import LimitDefaults
 from storage.objects import ObjectStore
 from storage.retention import RetentionConfig
-from webapp import account, admin, api, auth, datasets_api, datasets_pages, metrics, pages, security, weblogging
+from webapp import auth, security, weblogging
 from webapp.accounts import dummy_hash
+from webapp.admin import metrics
+from webapp.admin import views as admin
+from webapp.api import datasets as datasets_api
+from webapp.api import routes as api
 from webapp.config import WebConfig
 from webapp.live import LiveHub
+from webapp.pages import account
+from webapp.pages import datasets as dataset_pages
+from webapp.pages import jobs as pages
 from webapp.services import Services
 from webapp.throttle import Throttle
 from webapp.uploads import LabqueueRequest
@@ -81,7 +88,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(datasets_api.bp)
-    app.register_blueprint(datasets_pages.bp)
+    app.register_blueprint(dataset_pages.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(metrics.bp)
     security.init_app(app, web)

@@ -15,10 +15,10 @@ from storage.db import Database
 from storage.models import User
 from storage.objects import ObjectStore, ObjectStoreError
 from webapp.accounts import AccountError, create_token, create_user
-from webapp.admin_cli import add_commands as add_admin_commands
+from webapp.admin.cli import add_commands as add_admin_commands
+from webapp.admin.demo import cmd_seed_demo
 from webapp.client import ClientError
 from webapp.clientcli import add_commands as add_client_commands
-from webapp.demo import cmd_seed_demo
 
 
 def _database() -> Database:

@@ -3,7 +3,7 @@
 Loaded by path (``--config .../gunicorn_conf.py``), not as ``python:webapp...``: importing the package would import the
 whole app in gunicorn's master, before gevent patches the standard library in the worker.
 
-gevent's worker serves each connection on a greenlet, so an open live stream (webapp.events) costs a few KiB and no
+gevent's worker serves each connection on a greenlet, so an open live stream (webapp.api.events) costs a few KiB and no
 thread; gevent patches sockets, threads and time before the app is imported, so pika, urllib3 (minio) and the upload
 uploaders yield while they wait. psycopg2 (PostgreSQL under compose) waits in C and needs psycogreen to yield as well.
 ``LABQUEUE_WEB_WORKER_CLASS=gthread`` brings back thread workers (4 threads each).

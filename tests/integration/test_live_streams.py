@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from tests.conftest import TERMINAL, ApiUser, Process, make_user, make_zip, start_web
-from webapp.events import NEW_JOB_MARGIN
+from webapp.api.events import NEW_JOB_MARGIN
 
 USERS = 10
 STREAMS_PER_USER = 20  # the default cap: 10 x 20 = 200 open streams

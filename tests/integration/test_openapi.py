@@ -57,11 +57,11 @@ def test_the_document_is_valid_openapi_3_1(document: dict[str, Any]) -> None:
 
 
 def test_every_documented_operation_exists(document: dict[str, Any], routes: set[tuple[str, str]]) -> None:
-    assert documented(document) - routes == set(), "webapp/openapi.py describes routes the app does not have"
+    assert documented(document) - routes == set(), "webapp/api/openapi.py describes routes the app does not have"
 
 
 def test_every_route_is_documented(document: dict[str, Any], routes: set[tuple[str, str]]) -> None:
-    assert routes - documented(document) == set(), "describe these routes in the OpenAPI document (webapp/openapi.py)"
+    assert routes - documented(document) == set(), "describe these routes in the OpenAPI document (webapp/api/openapi.py)"
 
 
 class Checker:

@@ -15,8 +15,8 @@ from producer.contract import ContractError, JobEvent, decode, encode
 from storage.limits import GIB, LimitDefaults
 from storage.logsetup import JsonFormatter, make_formatter
 from storage.retention import RetentionConfig
-from webapp.admin_data import History
-from webapp.chart import STATE_COLOURS, nice_ceiling, stacked_bars
+from webapp.admin.chart import STATE_COLOURS, nice_ceiling, stacked_bars
+from webapp.admin.data import History
 
 JOB = "0123456789abcdef0123456789abcdef"
 

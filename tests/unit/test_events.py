@@ -15,7 +15,7 @@ from producer.config import BrokerConfig
 from storage import leases
 from storage.db import Database
 from storage.models import Job, User, utcnow
-from webapp.events import StreamRequest, first_state, parse_last_event_id
+from webapp.api.events import StreamRequest, first_state, parse_last_event_id
 from webapp.live import LiveHub
 from webapp.streams import Change, Stream
 

@@ -39,7 +39,7 @@ def _page(form: TokenForm, new_token: str | None = None, status: int = 200, pass
     with services().db.session() as session:
         tokens = list_tokens(session, current_user.id)
     page = render_template(
-        "account.html",
+        "pages/account.html",
         form=form,
         revoke_form=RevokeForm(),
         password_form=password_form or ChangePasswordForm(formdata=None),

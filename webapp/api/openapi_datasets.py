@@ -1,4 +1,4 @@
-"""The dataset part of the OpenAPI document (webapp/openapi.py merges it): list, describe, add a version, append
+"""The dataset part of the OpenAPI document (webapp/api/openapi.py merges it): list, describe, add a version, append
 readings."""
 
 from __future__ import annotations

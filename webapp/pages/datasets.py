@@ -18,7 +18,7 @@ from storage.dataset_layout import file_key, is_csv
 from storage.dataset_uploads import UploadPart, create_version
 from storage.datasets import DatasetError, get_dataset, list_datasets, ready_versions
 from storage.objects import ObjectStoreError
-from webapp.datasets_api import actor, archive_limits, too_large_message
+from webapp.api.datasets import actor, archive_limits, too_large_message
 from webapp.services import services
 
 LOGGER = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def index():
     with services().db.session() as session:
         rows = [(dataset.name, dataset.description, dataset.owner.name if dataset.owner else "labqueue", latest) for dataset, latest in list_datasets(session)]
     limit = services().config.max_dataset_upload_bytes
-    return render_template("datasets.html", rows=rows, form=form, error=error, limit=limit), 422 if error else 200
+    return render_template("pages/datasets.html", rows=rows, form=form, error=error, limit=limit), 422 if error else 200
 
 
 @bp.route("/datasets/<name>")
@@ -84,7 +84,7 @@ def detail(name: str):
     previews = {entry["path"]: _preview(name, chosen.version, entry["path"], entry["size"]) for entry in csv_files}
     form = DatasetForm(name=name)
     return render_template(
-        "dataset.html",
+        "pages/dataset.html",
         name=name,
         description=description,
         owner=owner,

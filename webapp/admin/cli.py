@@ -18,9 +18,9 @@ from storage.models import User
 from storage.objects import ObjectStore
 from storage.retention import RetentionConfig, run_cleanup
 from webapp.accounts import AccountError
-from webapp.admin_users import set_limits
+from webapp.admin.usage import usage_by_user
+from webapp.admin.users import set_limits
 from webapp.formatting import human_bytes, human_seconds
-from webapp.usage import usage_by_user
 
 KEEP = object()  # a limit option not given: the user's current value stays
 COLUMNS = ("user", "jobs", "succeeded", "failed", "run time", "CPU time", "mean wait", "peak memory", "outputs")

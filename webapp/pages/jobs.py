@@ -11,11 +11,11 @@ from wtforms.validators import NumberRange, Optional
 
 from storage.models import Job
 from storage.states import JobState, UnknownStateError
-from webapp.datasets_pages import dataset_choices
 from webapp.downloads import expired_message, log_response, member_response, output_response
 from webapp.formatting import human_bytes, human_seconds, job_seconds, utc
 from webapp.jobs import JobFilter, Submission, SubmitError, cancel_job, get_job_or_404, list_jobs, resubmit_job, submit_job
 from webapp.outputs import csv_preview, safe_listing
+from webapp.pages.datasets import dataset_choices
 from webapp.paging import MAX_PAGE, clamped_arg
 from webapp.services import services
 from webapp.uploads import staged_input
@@ -76,7 +76,7 @@ def upload():
     elif form.errors:
         error = "; ".join(f"{form[name].label.text}: {', '.join(messages)}" for name, messages in form.errors.items())
     status = 422 if error else 200
-    return render_template("upload.html", form=form, error=error, config=services().config), status
+    return render_template("pages/upload.html", form=form, error=error, config=services().config), status
 
 
 @bp.route("/jobs")
@@ -98,7 +98,7 @@ def results():
     except UnknownStateError:
         abort(400, description=f"unknown status {filters.status!r}")
     return render_template(
-        "results.html",
+        "pages/results.html",
         jobs=jobs,
         filters=filters,
         page=page,
@@ -130,7 +130,7 @@ def job(job_id: str):
     with services().db.session() as session:
         record = get_job_or_404(session, job_id, current_user.id, current_user.is_admin)
         owner = record.owner.name
-    return render_template("job.html", job=record, owner=owner, cancel_form=CancelForm(), **_outputs_context(record))
+    return render_template("pages/job.html", job=record, owner=owner, cancel_form=CancelForm(), **_outputs_context(record))
 
 
 @bp.route("/jobs/<job_id>/outputs")
@@ -138,7 +138,7 @@ def job(job_id: str):
 def outputs(job_id: str):
     """The outputs section alone, for the page to fetch when the job ends while it is open."""
     record = _visible_job(job_id)
-    return render_template("_outputs.html", job=record, **_outputs_context(record))
+    return render_template("pages/_outputs.html", job=record, **_outputs_context(record))
 
 
 @bp.route("/jobs/<job_id>/files/<path:name>")

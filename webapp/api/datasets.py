@@ -14,7 +14,7 @@ from storage.dataset_uploads import UploadPart, create_version
 from storage.datasets import Actor, DatasetError, get_dataset, list_datasets, ready_versions
 from storage.models import Dataset, DatasetVersion
 from storage.readings import Checked
-from webapp import api
+from webapp.api import routes as api
 from webapp.jobs import iso
 from webapp.services import services
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from storage.states import JobState
-from webapp.admin_data import History
+from webapp.admin.data import History
 
 STATE_COLOURS = {
     JobState.QUEUED.value: "#98a2b3",

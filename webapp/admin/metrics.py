@@ -11,7 +11,7 @@ from flask import Blueprint, Response, request
 from flask_login import current_user
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from webapp.collector import LabqueueCollector
+from webapp.admin.collector import LabqueueCollector
 from webapp.services import services
 
 bp = Blueprint("metrics", __name__)

@@ -9,8 +9,10 @@ from werkzeug.exceptions import HTTPException
 
 from storage.objects import ObjectStoreError
 from storage.states import UnknownStateError
+from webapp.admin.metrics import may_see_details
+from webapp.api.events import WRITE_TIMEOUT_SECONDS, StreamRequest, job_events, parse_last_event_id, peer_closed
+from webapp.api.openapi import openapi_document
 from webapp.downloads import UNAVAILABLE, input_response, log_response, member_response, output_response, refuse_expired
-from webapp.events import WRITE_TIMEOUT_SECONDS, StreamRequest, job_events, parse_last_event_id, peer_closed
 from webapp.health import check, public
 from webapp.jobs import (
     JobFilter,
@@ -23,8 +25,6 @@ from webapp.jobs import (
     resubmit_job,
     submit_job,
 )
-from webapp.metrics import may_see_details
-from webapp.openapi import openapi_document
 from webapp.outputs import OutputError, list_output
 from webapp.paging import MAX_PAGE, bounded_arg
 from webapp.services import services

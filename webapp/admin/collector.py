@@ -24,8 +24,8 @@ from storage.db import Database
 from storage.models import Job, OutboxEntry
 from storage.sqltime import seconds_between
 from storage.states import TERMINAL_STATES, JobState
-from webapp.admin_data import consumers
-from webapp.queues import queue_depths
+from webapp.admin.data import consumers
+from webapp.admin.queues import queue_depths
 
 WAIT_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400)
 RUN_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)

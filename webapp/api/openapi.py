@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from storage.states import JobState
-from webapp.openapi_datasets import DATASET_PATHS, DATASET_SCHEMAS
+from webapp.api.openapi_datasets import DATASET_PATHS, DATASET_SCHEMAS
 
 VERSION = "1.0.0"
 

@@ -12,15 +12,15 @@ from flask_login import current_user
 
 from storage.retention import run_cleanup
 from webapp.accounts import AccountError, create_user
-from webapp.admin_data import consumers, elapsed_seconds, history, recent_failures, running_jobs, runtime_summaries
-from webapp.admin_forms import ActionForm, CreateUserForm, LimitsForm, PasswordForm
-from webapp.admin_users import generated_password, get_user, reset_password, set_active, set_admin, set_limits, user_rows
+from webapp.admin.chart import stacked_bars
+from webapp.admin.data import consumers, elapsed_seconds, history, recent_failures, running_jobs, runtime_summaries
+from webapp.admin.forms import ActionForm, CreateUserForm, LimitsForm, PasswordForm
+from webapp.admin.queues import queue_depths
+from webapp.admin.usage import usage_by_user
+from webapp.admin.users import generated_password, get_user, reset_password, set_active, set_admin, set_limits, user_rows
 from webapp.auth import login_manager
-from webapp.chart import stacked_bars
 from webapp.formatting import human_bytes
-from webapp.queues import queue_depths
 from webapp.services import services
-from webapp.usage import usage_by_user
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -78,7 +78,7 @@ def index():
         chart = stacked_bars(history(session, *RANGES[range_name]))
         usage = usage_by_user(session, since)
     return render_template(
-        "admin.html",
+        "admin/index.html",
         summaries=summaries,
         consumers=consumer_rows,
         running=running,
@@ -113,7 +113,7 @@ def cleanup():
 def _users_page(form: CreateUserForm, new_password: tuple[str, str] | None = None, status: int = 200):
     with services().db.session() as session:
         rows = user_rows(session, services().limits)
-    page = render_template("admin_users.html", rows=rows, form=form, new_password=new_password, defaults=services().limits)
+    page = render_template("admin/users.html", rows=rows, form=form, new_password=new_password, defaults=services().limits)
     return page, status
 
 
@@ -151,7 +151,7 @@ def _user_page(user_id: int, new_password: str | None = None, status: int = 200)
             output_quota_gib=None if user.output_quota_bytes is None else user.output_quota_bytes / 2**30,
         )
     return render_template(
-        "admin_user.html",
+        "admin/user.html",
         user=user,
         limits_form=limits_form,
         password_form=PasswordForm(formdata=None),
