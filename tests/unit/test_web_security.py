@@ -20,13 +20,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 import storage.ratelimits
+import webapp.accounts
 from producer.config import BrokerConfig
 from storage.config import StorageConfig
 from storage.limits import LimitDefaults
 from storage.models import ConsumerSeen, User
 from storage.retention import RetentionConfig
 from webapp import create_app
-from webapp.accounts import create_token, create_user
+from webapp.accounts import authenticate, create_token, create_user
 from webapp.config import WebConfig
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "webapp" / "templates"
@@ -332,6 +333,24 @@ def test_counters_are_shared_through_the_database(app: Flask, tmp_path: Path) ->
     other = make_app(tmp_path)
     assert [wrong_login(app, "alice", "10.3.0.1"), wrong_login(other, "alice", "10.3.0.2"), wrong_login(app, "alice", "10.3.0.3")] == [200] * 3
     assert wrong_login(other, "alice", "10.3.0.4") == 429
+
+
+def test_unknown_and_known_names_cost_one_password_check_of_the_same_kind(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Login time must not tell which names exist: every answer costs one check against a hash made alike."""
+    checked: list[str] = []
+    real_check = webapp.accounts.check_password_hash
+
+    def counting_check(pwhash: str, password: str) -> bool:
+        checked.append(pwhash.split("$")[0])  # the method and its cost parameters, e.g. scrypt:32768:8:1
+        return real_check(pwhash, password)
+
+    monkeypatch.setattr(webapp.accounts, "check_password_hash", counting_check)
+    with app.extensions["labqueue"].db.session() as session:
+        for name, password in (("nobody-at-all", "wrong password"), ("alice", "wrong password"), ("alice", PASSWORD)):
+            before = len(checked)
+            authenticate(session, name, password)
+            assert len(checked) == before + 1, f"{name}: {len(checked) - before} password checks"
+    assert len(set(checked)) == 1, checked
 
 
 # -- health -------------------------------------------------------------------------------------------------------
