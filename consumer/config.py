@@ -5,66 +5,82 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
-MIB = 2**20
+from storage.config import MIB, JobLimitSettings
+from storage.settings import Settings, Words, setting
 
-
-@dataclass(frozen=True)
-class SandboxLimits:
-    """What every job gets; a job may ask for less time or memory, never more than the maximum."""
-
-    max_time: int = 3600
-    max_memory_mib: int = 2048
-    default_disk_mib: int = 4096  # for a job message sent before jobs carried a disk_limit
-    max_disk_mib: int = 16384
-    cpus: float = 1.0
-    pids: int = 256
-    tmp_mib: int = 512
-    max_output_bytes: int = 1024 * MIB
-    max_log_bytes: int = 10 * MIB
-    container_runtime: str = "runc"
-    max_input_bytes: int = 512 * MIB
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> SandboxLimits:
-        return cls(
-            max_time=int(env.get("LABQUEUE_MAX_TIME_LIMIT", cls.max_time)),
-            max_memory_mib=int(env.get("LABQUEUE_MAX_MEMORY_MIB", cls.max_memory_mib)),
-            default_disk_mib=int(env.get("LABQUEUE_DEFAULT_DISK_MIB", cls.default_disk_mib)),
-            max_disk_mib=int(env.get("LABQUEUE_MAX_DISK_MIB", cls.max_disk_mib)),
-            cpus=float(env.get("LABQUEUE_JOB_CPUS", cls.cpus)),
-            pids=int(env.get("LABQUEUE_JOB_PIDS", cls.pids)),
-            tmp_mib=int(env.get("LABQUEUE_JOB_TMP_MIB", cls.tmp_mib)),
-            max_output_bytes=int(env.get("LABQUEUE_MAX_OUTPUT_MIB", cls.max_output_bytes // MIB)) * MIB,
-            max_log_bytes=int(env.get("LABQUEUE_MAX_LOG_MIB", cls.max_log_bytes // MIB)) * MIB,
-            container_runtime=env.get("LABQUEUE_CONTAINER_RUNTIME", cls.container_runtime),
-            # The web's upload limit: the consumer checks the stored zip again by the same rules.
-            max_input_bytes=int(env.get("LABQUEUE_MAX_UPLOAD_MIB", cls.max_input_bytes // MIB)) * MIB,
-        )
+GIB = 2**30
 
 
-@dataclass(frozen=True)
-class BuildSettings:
+class SandboxLimits(JobLimitSettings):
+    """What every job gets; a job may ask for less time or memory, never more than the maximum (JobLimitSettings)."""
+
+    cpus: float = setting(1.0, "CPUs per job", env="LABQUEUE_JOB_CPUS", gt=0, le=1024)
+    pids: int = setting(256, "process limit per job", env="LABQUEUE_JOB_PIDS", ge=16, le=65536)
+    tmp_mib: int = setting(512, "size of the job's `/tmp`", env="LABQUEUE_JOB_TMP_MIB", unit="MiB", ge=1)
+    max_output_mib: int = setting(1024, "largest `output/`", unit="MiB", ge=1)
+    max_log_mib: int = setting(10, "log kept (head and tail; the cut is marked out of band)", unit="MiB", ge=1)
+    container_runtime: Literal["runc", "runsc"] = setting("runc", "`runsc` runs jobs under gVisor")
+
+    @property
+    def max_output_bytes(self) -> int:
+        return self.max_output_mib * MIB
+
+    @property
+    def max_log_bytes(self) -> int:
+        return self.max_log_mib * MIB
+
+    @property
+    def max_input_bytes(self) -> int:
+        """The web's upload limit: the consumer checks the stored zip again by the same rules."""
+        return self.max_upload_bytes
+
+
+class BuildSettings(Settings):
     """How environment builds reach a package index (consumer/egress.py): the index (a lab mirror; pip's default when
     unset), further hosts its files come from, the network the build proxy reaches them on, and whether packages
     may be built from source (their build code then runs, still in the build's sandbox)."""
 
-    pip_index_url: str | None = None
-    allow_source: bool = False
-    allow_hosts: tuple[str, ...] = ()
-    proxy_network: str = "labqueue-egress"
-    proxy_image: str = "labqueue/build-proxy:latest"
+    pip_index_url: str | None = setting(
+        None,
+        "package index for `requirements.txt` builds (a lab mirror); the build proxy lets through its host:port only",
+        shown="unset (pip's default index)",
+    )
+    allow_source: bool = setting(
+        False,
+        "packages without a wheel are built from source (their build code runs, still in the build sandbox); else wheels only",
+        env="LABQUEUE_BUILD_ALLOW_SOURCE",
+    )
+    allow_hosts: Words = setting(
+        (), "further `host[:port]` the build proxy allows (e.g. the host a mirror serves its files from)", env="LABQUEUE_BUILD_ALLOW_HOSTS"
+    )
+    proxy_network: str = setting(
+        "labqueue-egress",
+        "the ordinary Docker network the build proxy reaches the index on (made when missing)",
+        env="LABQUEUE_BUILD_PROXY_NETWORK",
+    )
+    proxy_image: str = setting(
+        "labqueue/build-proxy:latest", "the build proxy's image (`scripts/images.sh build-proxy`)", env="LABQUEUE_BUILD_PROXY_IMAGE"
+    )
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> BuildSettings:
-        return cls(
-            pip_index_url=env.get("LABQUEUE_PIP_INDEX_URL") or None,
-            allow_source=env.get("LABQUEUE_BUILD_ALLOW_SOURCE", "0").strip().lower() in ("1", "true", "yes"),
-            allow_hosts=tuple(env.get("LABQUEUE_BUILD_ALLOW_HOSTS", "").replace(",", " ").split()),
-            proxy_network=env.get("LABQUEUE_BUILD_PROXY_NETWORK") or cls.proxy_network,
-            proxy_image=env.get("LABQUEUE_BUILD_PROXY_IMAGE") or cls.proxy_image,
-        )
+
+class HostSettings(Settings):
+    """What a consumer keeps on its Docker host, and the name it is known by there."""
+
+    consumer_name: str | None = setting(
+        None, "stable name; a restarted consumer removes what its predecessor left", shown="`<hostname>-<runtime>`"
+    )
+    env_image_budget_gib: float = setting(
+        20.0, "environment images beyond this are pruned, least recently used first", unit="GiB", ge=0
+    )
+    dataset_cache_gib: float = setting(
+        50.0, "dataset volumes on a consumer's Docker host beyond this are removed, least recently used first", unit="GiB", ge=0
+    )
+    disk_reserve_gib: float = setting(
+        10.0, "a consumer whose Docker host has less free disk (where job volumes live) takes no new job", unit="GiB", ge=0
+    )
 
 
 @dataclass(frozen=True)
@@ -73,22 +89,32 @@ class ConsumerConfig:
     slots: int
     name: str
     limits: SandboxLimits
-    build: BuildSettings = BuildSettings()
+    build: BuildSettings = field(default_factory=BuildSettings)
+    host: HostSettings = field(default_factory=HostSettings)
     heartbeat_interval: float = 10.0
-    env_image_budget_bytes: int = 20 * 2**30
-    dataset_cache_bytes: int = 50 * 2**30
-    disk_reserve_bytes: int = 10 * 2**30  # below this much free disk on the Docker host, no new job starts
+
+    @property
+    def env_image_budget_bytes(self) -> int:
+        return int(self.host.env_image_budget_gib * GIB)
+
+    @property
+    def dataset_cache_bytes(self) -> int:
+        return int(self.host.dataset_cache_gib * GIB)
+
+    @property
+    def disk_reserve_bytes(self) -> int:
+        """Below this much free disk on the Docker host, no new job starts."""
+        return int(self.host.disk_reserve_gib * GIB)
 
     @classmethod
     def from_env(cls, runtime: str, slots: int, env: Mapping[str, str] = os.environ) -> ConsumerConfig:
+        host = HostSettings.from_env(env)
         return cls(
             runtime=runtime,
             slots=slots,
             # Stable across restarts, so a restarted consumer recognises and removes what it left behind.
-            name=env.get("LABQUEUE_CONSUMER_NAME") or f"{socket.gethostname()}-{runtime}",
+            name=host.consumer_name or f"{socket.gethostname()}-{runtime}",
             limits=SandboxLimits.from_env(env),
             build=BuildSettings.from_env(env),
-            env_image_budget_bytes=int(env.get("LABQUEUE_ENV_IMAGE_BUDGET_GIB", "20")) * 2**30,
-            dataset_cache_bytes=int(float(env.get("LABQUEUE_DATASET_CACHE_GIB", "50")) * 2**30),
-            disk_reserve_bytes=int(float(env.get("LABQUEUE_DISK_RESERVE_GIB", "10")) * 2**30),
+            host=host,
         )

@@ -5,6 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, create_model
+
+from storage.settings import Settings, setting
 
 
 @dataclass(frozen=True)
@@ -47,18 +52,50 @@ DEFAULTS = {
 }
 
 
+def _words(raw: object) -> object:
+    return tuple(raw.split()) if isinstance(raw, str) else raw
+
+
+def _overrides(defaults: Mapping[str, Runtime]) -> type[Settings]:
+    """One settings class holding ``LABQUEUE_RUNTIME_<NAME>_IMAGE`` / ``_COMMAND`` / ``_INSTALL_COMMAND`` of every
+    runtime in the table, so each is declared (and documented) with the table's default."""
+    fields: dict[str, Any] = {}
+    for name, runtime in defaults.items():
+        fields[f"runtime_{name}_image"] = (str, setting(runtime.image, f"the image `{name}` jobs run in (e.g. a licensed MATLAB image for `matlab`)"))
+        fields[f"runtime_{name}_command"] = (
+            Annotated[tuple[str, ...], BeforeValidator(_words)],
+            setting(
+                runtime.command,
+                f"the command that runs a `{name}` job's entry file",
+                expected="a command line",
+                shown=f"`{' '.join(runtime.command)}`",
+            ),
+        )
+        fields[f"runtime_{name}_install_command"] = (
+            str | None,
+            setting(
+                runtime.install_command,
+                f"the shell command that installs a `{name}` job's `requirements.txt` (unset: not supported)",
+                shown="see `consumer/runtimes.py`" if runtime.install_command else None,
+            ),
+        )
+    return create_model("RuntimeSettings", __base__=Settings, __module__=__name__, **fields)
+
+
+RuntimeSettings = _overrides(DEFAULTS)
+
+
 def load_runtime(name: str, env: Mapping[str, str] = os.environ) -> Runtime:
-    """The named runtime, with ``LABQUEUE_RUNTIME_<NAME>_IMAGE`` / ``_COMMAND`` overrides (e.g. a licensed MATLAB image)."""
+    """The named runtime, with its overrides from the environment (RuntimeSettings)."""
     try:
         default = DEFAULTS[name]
     except KeyError:
         raise ValueError(f"unknown runtime {name!r}; known: {', '.join(sorted(DEFAULTS))}") from None
-    prefix = f"LABQUEUE_RUNTIME_{name.upper()}_"
-    command = env.get(prefix + "COMMAND")
+    settings = RuntimeSettings.from_env(env)
     return Runtime(
         name=name,
-        image=env.get(prefix + "IMAGE", default.image),
-        command=tuple(command.split()) if command else default.command,
+        image=getattr(settings, f"runtime_{name}_image"),
+        command=getattr(settings, f"runtime_{name}_command"),
         entry_file=default.entry_file,
-        install_command=env.get(prefix + "INSTALL_COMMAND", default.install_command or "") or None,
+        install_command=getattr(settings, f"runtime_{name}_install_command"),
     )

@@ -38,7 +38,7 @@ class JobLimits:
     @classmethod
     def clamp(cls, time_limit: int, memory_mib: int, disk_mib: int | None, limits: SandboxLimits) -> JobLimits:
         return cls(
-            time_limit=max(1, min(time_limit, limits.max_time)),
+            time_limit=max(1, min(time_limit, limits.max_time_limit)),
             memory_mib=max(16, min(memory_mib, limits.max_memory_mib)),
             disk_mib=max(16, min(limits.default_disk_mib if disk_mib is None else disk_mib, limits.max_disk_mib)),
         )

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from storage.settings import Settings, Words, setting
 
 
-@dataclass(frozen=True)
-class BrokerConfig:
-    url: str
-    heartbeat: int = 30
-    delivery_limit: int = 3
-    connect_timeout: float = 5.0
-    runtimes: tuple[str, ...] = ("python", "matlab")
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> BrokerConfig:
-        url = env.get("LABQUEUE_BROKER_URL", "").strip()
-        if not url:
-            raise RuntimeError("LABQUEUE_BROKER_URL is not set (see README.md, 'Configuration')")
-        return cls(
-            url=url,
-            heartbeat=int(env.get("LABQUEUE_BROKER_HEARTBEAT", "30")),
-            delivery_limit=int(env.get("LABQUEUE_DELIVERY_LIMIT", "3")),
-            runtimes=tuple(r.strip() for r in env.get("LABQUEUE_RUNTIMES", "python,matlab").split(",") if r.strip()),
-        )
+class BrokerConfig(Settings):
+    url: str = setting(description="`amqp://user:password@host:5672/vhost`", env="LABQUEUE_BROKER_URL", shown="generated", secret=True)
+    heartbeat: int = setting(30, "AMQP heartbeat", env="LABQUEUE_BROKER_HEARTBEAT", unit="seconds", ge=0, le=3600)
+    delivery_limit: int = setting(3, "deliveries before a job that keeps killing consumers ends `system_error`", ge=1, le=100)
+    connect_timeout: float = setting(
+        5.0, "how long connecting to the broker may take", env="LABQUEUE_BROKER_CONNECT_TIMEOUT", unit="seconds", gt=0
+    )
+    runtimes: Words = setting(("python", "matlab"), "runtimes whose queues exist")

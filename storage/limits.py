@@ -6,35 +6,36 @@ limit and the quota when a job is submitted; the producer holds back jobs past t
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import Job, OutboxEntry, User
+from storage.settings import Settings, setting
 from storage.states import TERMINAL_STATES, JobState
 
 GIB = 2**30
 UNFINISHED = tuple(state.value for state in JobState if state not in TERMINAL_STATES)
 
 
-@dataclass(frozen=True)
-class LimitDefaults:
+class LimitDefaults(Settings):
     """The limits of users who have none of their own."""
 
-    max_queued: int = 1000
-    max_running: int = 8
-    output_quota_bytes: int = 20 * GIB  # a lab server's disk, not a cloud bucket: a few users' worth fits in it
+    max_queued: int = setting(
+        1000, "jobs a user may have waiting to start (more: 429); `0` no limit", env="LABQUEUE_USER_MAX_QUEUED", ge=0
+    )
+    max_running: int = setting(
+        8, "jobs a user may have released to run; more are held, not refused; `0` no limit", env="LABQUEUE_USER_MAX_RUNNING", ge=0
+    )
+    # A lab server's disk, not a cloud bucket: a few users' worth fits in it.
+    output_quota_gib: float = setting(
+        20.0, "stored outputs per user (over it: 422); `0` no limit", env="LABQUEUE_USER_OUTPUT_QUOTA_GIB", unit="GiB", ge=0
+    )
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> LimitDefaults:
-        return cls(
-            max_queued=int(env.get("LABQUEUE_USER_MAX_QUEUED", cls.max_queued)),
-            max_running=int(env.get("LABQUEUE_USER_MAX_RUNNING", cls.max_running)),
-            output_quota_bytes=int(float(env.get("LABQUEUE_USER_OUTPUT_QUOTA_GIB", cls.output_quota_bytes / GIB)) * GIB),
-        )
+    @property
+    def output_quota_bytes(self) -> int:
+        return int(self.output_quota_gib * GIB)
 
 
 @dataclass(frozen=True)

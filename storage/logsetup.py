@@ -13,7 +13,11 @@ import re
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator
+
+from storage.settings import Settings, setting
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JOB_IN_MESSAGE = re.compile(r"\bjob ([0-9a-f]{32})\b")
@@ -49,8 +53,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class LogSettings(Settings):
+    log_format: Annotated[Literal["json", "text"], BeforeValidator(str.lower)] = setting(
+        "json", "`text` for human-readable logs"
+    )
+    log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(str.upper)] = setting(
+        "INFO", "the least severe records logged"
+    )
+
+
 def json_logs(env: Mapping[str, str] = os.environ) -> bool:
-    return env.get("LABQUEUE_LOG_FORMAT", "json").strip().lower() != "text"
+    return LogSettings.from_env(env).log_format == "json"
 
 
 def make_formatter(service: str, env: Mapping[str, str] = os.environ) -> logging.Formatter:
@@ -65,5 +78,5 @@ def configure_logging(service: str, env: Mapping[str, str] = os.environ) -> None
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(env.get("LABQUEUE_LOG_LEVEL", "INFO").strip().upper() or "INFO")
+    root.setLevel(LogSettings.from_env(env).log_level)
     logging.getLogger("pika").setLevel(logging.WARNING)

@@ -7,8 +7,6 @@ gone (410) instead of failing obscurely. Run hourly by the producer, or by hand 
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,6 +15,7 @@ from sqlalchemy import select
 from storage.db import Database
 from storage.models import Job, utcnow
 from storage.objects import ObjectStore, ObjectStoreError, job_prefix
+from storage.settings import Settings, setting
 from storage.states import TERMINAL_STATES
 
 LOGGER = logging.getLogger(__name__)
@@ -24,23 +23,19 @@ LOGGER = logging.getLogger(__name__)
 FINISHED = tuple(state.value for state in TERMINAL_STATES)
 
 
-@dataclass(frozen=True)
-class RetentionConfig:
+class RetentionConfig(Settings):
     """How long a finished job's files are kept (0 days: forever) and how often the producer looks."""
 
-    days: float = 90.0
-    interval_seconds: float = 3600.0
+    days: float = setting(
+        90.0, "a finished job's files are removed this long after it ended; `0` keeps them", env="LABQUEUE_RETENTION_DAYS", unit="days", ge=0
+    )
+    interval_seconds: float = setting(
+        3600.0, "how often the producer cleans up", env="LABQUEUE_RETENTION_INTERVAL_SECONDS", unit="seconds", gt=0
+    )
 
     @property
     def max_age(self) -> timedelta | None:
         return timedelta(days=self.days) if self.days > 0 else None
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> RetentionConfig:
-        return cls(
-            days=float(env.get("LABQUEUE_RETENTION_DAYS", cls.days)),
-            interval_seconds=float(env.get("LABQUEUE_RETENTION_INTERVAL_SECONDS", cls.interval_seconds)),
-        )
 
 
 @dataclass(frozen=True)

@@ -2,91 +2,95 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from limits import parse_many
+from pydantic import AfterValidator, ValidationInfo
 
-from storage.config import env_flag
+from storage.config import MIB, JobLimitSettings
+from storage.settings import Settings, Words, at_most, setting
 
-MIB = 2**20
 # The names `make up` serves on when no public URL or host list is set: loopback only, as it binds.
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+RATE = "a rate like '10/minute', several separated by ';' ('10/minute;50/hour')"
 
 
-def _trusted_hosts(raw: str, public_url: str | None) -> tuple[str, ...]:
+def _rate(value: str) -> str:
+    """Checked at start-up, so a typo fails loudly instead of throttling nothing."""
+    parse_many(value)
+    return value
+
+
+def _public_url(value: str | None) -> str | None:
+    return value.rstrip("/") or None if value else None
+
+
+def _trusted_hosts(listed: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
     """The Host names the web answers to: the admin's list, else loopback plus the public URL's host."""
-    listed = tuple(name.strip().lower() for name in raw.split(",") if name.strip())
     if listed:
-        return listed
+        return tuple(name.lower() for name in listed)
+    public_url = info.data.get("public_url")
     public = (urlsplit(public_url).hostname or "").lower() if public_url else ""
     return LOOPBACK_HOSTS + ((public,) if public and public not in LOOPBACK_HOSTS else ())
 
 
-def _rate(env: Mapping[str, str], name: str, default: str) -> str:
-    """A rate such as ``10/minute``, checked at start-up so a typo fails loudly instead of throttling nothing."""
-    value = env.get(name, "").strip() or default
-    try:
-        parse_many(value)
-    except ValueError as exc:
-        raise RuntimeError(f"{name}={value!r} is not a rate like '10/minute': {exc}") from None
-    return value
+Rate = Annotated[str, AfterValidator(_rate)]
 
 
-@dataclass(frozen=True)
-class WebConfig:
-    secret_key: str
-    max_upload_bytes: int = 512 * MIB
-    max_dataset_upload_bytes: int = 4096 * MIB  # dataset files and readings: sensor data outgrow job zips
-    default_time_limit: int = 3600
-    max_time_limit: int = 3600
-    default_memory_mib: int = 2048
-    max_memory_mib: int = 2048
-    default_disk_mib: int = 4096  # what a job may write under /job (consumer/disk.py bounds it)
-    max_disk_mib: int = 16384
-    registration: bool = False
-    secure_cookies: bool = False
-    metrics_token: str | None = None  # Prometheus scrapes /metrics with it; admins' sessions work without
-    streams_per_user: int = 20  # open live-update streams (pages, `submit --wait`) per user, across web processes
-    public_url: str | None = None  # where users reach the web, e.g. https://labqueue.lab.example
-    trusted_hosts: tuple[str, ...] = LOOPBACK_HOSTS  # other Host headers get 400
-    proxy_count: int = 0  # reverse proxies in front whose X-Forwarded-* headers are believed
-    session_hours: float = 12.0  # a browser session ends this long after logging in, used or not
-    # Failed logins allowed before 429: per client address, and per account name from any address.
-    login_rate_per_address: str = "10/minute;50/hour"
-    login_rate_per_account: str = "5/minute;20/hour"
-    bad_token_rate_per_address: str = "20/minute"  # requests with an unknown or revoked bearer token
+class WebConfig(JobLimitSettings):
+    secret_key: str = setting(description="Flask session key; `make up` generates one in `var/labqueue.env`", shown="generated", secret=True)
+    max_dataset_upload_mib: int = setting(
+        4096,
+        "largest dataset upload or readings CSV (a dataset zip may unpack to 8 times this); JSON readings up to 64 MiB",
+        unit="MiB",
+        ge=1,
+    )
+    default_time_limit: Annotated[int | None, at_most("max_time_limit")] = setting(
+        None, "time limit of a job that asks for none", unit="seconds", ge=1, shown="the maximum"
+    )
+    default_memory_mib: Annotated[int | None, at_most("max_memory_mib")] = setting(
+        None, "memory of a job that asks for none", unit="MiB", ge=16, shown="the maximum"
+    )
+    registration: bool = setting(False, "people may create their own accounts")
+    secure_cookies: bool = setting(False, "cookies only over HTTPS: set when served over HTTPS")
+    metrics_token: str | None = setting(
+        None,
+        "bearer token for `/metrics` and the details of `/api/v1/health` (without it only admins may read them)",
+        secret=True,
+    )
+    streams_per_user: int = setting(
+        20, "open live streams (pages, tabs, `submit --wait`) per user, across web processes (more: 429)", ge=1, le=10000
+    )
+    public_url: Annotated[str | None, AfterValidator(_public_url)] = setting(
+        None, "where users reach the web (e.g. `https://labqueue.lab.example`); its host is trusted"
+    )
+    trusted_hosts: Annotated[Words, AfterValidator(_trusted_hosts)] = setting(
+        (),
+        "`Host` names the web answers to, comma-separated (`.lab.example` for subdomains); others get 400",
+        shown="loopback + the public URL's host",
+    )
+    proxy_count: int = setting(0, "reverse proxies in front whose `X-Forwarded-*` headers are believed", ge=0, le=10)
+    session_hours: float = setting(12.0, "a browser session ends this long after logging in, used or not", unit="hours", gt=0)
+    login_rate_per_address: Rate = setting("10/minute;50/hour", "failed logins per client address before 429", expected=RATE)
+    login_rate_per_account: Rate = setting(
+        "5/minute;20/hour", "failed logins per account name, from any address, before 429 (a rate, never a lockout)", expected=RATE
+    )
+    bad_token_rate_per_address: Rate = setting(
+        "20/minute", "requests with an unknown or revoked bearer token per client address before 429", expected=RATE
+    )
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> WebConfig:
-        secret = env.get("LABQUEUE_SECRET_KEY", "").strip()
-        if not secret:
-            raise RuntimeError("LABQUEUE_SECRET_KEY is not set; `make up` generates one in var/labqueue.env")
-        max_time = int(env.get("LABQUEUE_MAX_TIME_LIMIT", cls.max_time_limit))
-        max_memory = int(env.get("LABQUEUE_MAX_MEMORY_MIB", cls.max_memory_mib))
-        max_disk = int(env.get("LABQUEUE_MAX_DISK_MIB", cls.max_disk_mib))
-        public_url = env.get("LABQUEUE_PUBLIC_URL", "").strip().rstrip("/") or None
-        return cls(
-            secret_key=secret,
-            max_upload_bytes=int(env.get("LABQUEUE_MAX_UPLOAD_MIB", "512")) * MIB,
-            max_dataset_upload_bytes=int(env.get("LABQUEUE_MAX_DATASET_UPLOAD_MIB", "4096")) * MIB,
-            default_time_limit=min(int(env.get("LABQUEUE_DEFAULT_TIME_LIMIT", max_time)), max_time),
-            max_time_limit=max_time,
-            default_memory_mib=min(int(env.get("LABQUEUE_DEFAULT_MEMORY_MIB", max_memory)), max_memory),
-            max_memory_mib=max_memory,
-            default_disk_mib=min(int(env.get("LABQUEUE_DEFAULT_DISK_MIB", cls.default_disk_mib)), max_disk),
-            max_disk_mib=max_disk,
-            registration=env_flag(env.get("LABQUEUE_REGISTRATION")),
-            secure_cookies=env_flag(env.get("LABQUEUE_SECURE_COOKIES")),
-            metrics_token=env.get("LABQUEUE_METRICS_TOKEN", "").strip() or None,
-            streams_per_user=int(env.get("LABQUEUE_STREAMS_PER_USER", cls.streams_per_user)),
-            public_url=public_url,
-            trusted_hosts=_trusted_hosts(env.get("LABQUEUE_TRUSTED_HOSTS", ""), public_url),
-            proxy_count=int(env.get("LABQUEUE_PROXY_COUNT", "0") or 0),
-            session_hours=float(env.get("LABQUEUE_SESSION_HOURS", cls.session_hours) or cls.session_hours),
-            login_rate_per_address=_rate(env, "LABQUEUE_LOGIN_RATE_PER_ADDRESS", cls.login_rate_per_address),
-            login_rate_per_account=_rate(env, "LABQUEUE_LOGIN_RATE_PER_ACCOUNT", cls.login_rate_per_account),
-            bad_token_rate_per_address=_rate(env, "LABQUEUE_BAD_TOKEN_RATE_PER_ADDRESS", cls.bad_token_rate_per_address),
-        )
+    @property
+    def max_dataset_upload_bytes(self) -> int:
+        """Dataset files and readings: sensor data outgrow job zips."""
+        return self.max_dataset_upload_mib * MIB
+
+
+class ServerSettings(Settings):
+    """gunicorn's settings for the web process (webapp/gunicorn_conf.py)."""
+
+    web_worker_class: Literal["gevent", "gthread"] = setting(
+        "gevent", "gunicorn worker class of the web; `gthread` brings back thread workers (one thread per open live page)"
+    )
+    web_workers: int = setting(4, "web worker processes", ge=1, le=256)
+    web_connections: int = setting(2000, "open connections per gevent worker (live streams among them)", ge=1)

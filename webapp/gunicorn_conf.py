@@ -1,7 +1,7 @@
 """gunicorn's settings for labqueue's web process, the one place every launcher (make up, compose, tests, bench) reads.
 
-Loaded by path (``--config .../gunicorn_conf.py``), not as ``python:webapp...``: importing the package would import the
-whole app in gunicorn's master, before gevent patches the standard library in the worker.
+Loaded by path (``--config .../gunicorn_conf.py``), not as ``python:webapp...``: importing the package first would
+import the whole app in gunicorn's master before gevent patches the standard library; it is imported after the patch.
 
 gevent's worker serves each connection on a greenlet, so an open live stream (webapp.api.events) costs a few KiB and no
 thread; gevent patches sockets, threads and time before the app is imported, so pika, urllib3 (minio) and the upload
@@ -11,23 +11,34 @@ uploaders yield while they wait. psycopg2 (PostgreSQL under compose) waits in C 
 
 import os
 
-worker_class = os.environ.get("LABQUEUE_WEB_WORKER_CLASS", "gevent")
-if worker_class == "gevent":
+# Read raw only to decide on patching, which must come before anything imports ssl (the settings layer does); the
+# setting itself, with its default and its check, is webapp.config.ServerSettings.
+if os.environ.get("LABQUEUE_WEB_WORKER_CLASS", "").strip() != "gthread":
     # Patched here, in the master, before ``--logger-class webapp.weblogging...`` imports the webapp package (and with
     # it ssl and urllib3): patched only in the worker, they would stay blocking, and gevent warns so in the log.
     from gevent import monkey
 
     monkey.patch_all()
-workers = int(os.environ.get("LABQUEUE_WEB_WORKERS", "4"))
+
+from storage.config import StorageConfig  # after the patch
+from webapp.config import ServerSettings, WebConfig
+
+# Every setting the web reads is checked here, in the master: a bad value stops gunicorn at once with its message
+# (a SettingsError is a SystemExit), where a worker failing in create_app would only be restarted over and over.
+server = ServerSettings.from_env()
+WebConfig.from_env()
+STORAGE = StorageConfig.from_env()
+worker_class = server.web_worker_class
+workers = server.web_workers
 threads = 4 if worker_class == "gthread" else 1
-worker_connections = int(os.environ.get("LABQUEUE_WEB_CONNECTIONS", "2000"))
+worker_connections = server.web_connections
 timeout = 600
 LIVE_START_SECONDS = 10.0  # how long a new worker waits for its live-updates subscription before it serves anyway
 
 
 def post_fork(_server, _worker):
     """Make psycopg2 yield to other greenlets while PostgreSQL answers (SQLite calls are short and stay as they are)."""
-    if worker_class == "gevent" and os.environ.get("LABQUEUE_DATABASE_URL", "").startswith("postgresql"):
+    if worker_class == "gevent" and STORAGE.database_url.startswith("postgresql"):
         from psycogreen.gevent import patch_psycopg
 
         patch_psycopg()

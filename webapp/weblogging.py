@@ -28,6 +28,7 @@ class StructuredLogger(Logger):
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
+        self.json_lines = json_logs()  # read once: access() runs for every request
         formatter = make_formatter("web")
         for log in (self.error_log, self.access_log):
             for handler in log.handlers:
@@ -38,7 +39,7 @@ class StructuredLogger(Logger):
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: timedelta) -> None:
         if not self.access_log_enabled:
             return
-        if not json_logs():
+        if not self.json_lines:
             super().access(resp, req, environ, request_time)
             return
         method, path = environ.get("REQUEST_METHOD", "-"), environ.get("PATH_INFO", "-")

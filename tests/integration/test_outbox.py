@@ -21,7 +21,7 @@ from storage.models import Job, OutboxEntry, User, new_id, utcnow
 from storage.states import JobState
 from tests.conftest import isolated_env
 
-LIMITS = LimitDefaults(max_queued=100, max_running=1, output_quota_bytes=0)
+LIMITS = LimitDefaults(max_queued=100, max_running=1, output_quota_gib=0)
 GRACE = timedelta(seconds=5)
 
 

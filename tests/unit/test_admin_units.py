@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from producer.contract import ContractError, JobEvent, decode, encode
-from storage.limits import GIB, LimitDefaults
+from storage.limits import LimitDefaults
 from storage.logsetup import JsonFormatter, make_formatter
 from storage.retention import RetentionConfig
 from webapp.admin.chart import STATE_COLOURS, nice_ceiling, stacked_bars
@@ -50,7 +50,7 @@ def test_text_format_for_developers() -> None:
 
 def test_settings_from_the_environment() -> None:
     limits = LimitDefaults.from_env({"LABQUEUE_USER_MAX_QUEUED": "7", "LABQUEUE_USER_MAX_RUNNING": "0", "LABQUEUE_USER_OUTPUT_QUOTA_GIB": "1.5"})
-    assert limits == LimitDefaults(max_queued=7, max_running=0, output_quota_bytes=int(1.5 * GIB))
+    assert limits == LimitDefaults(max_queued=7, max_running=0, output_quota_gib=1.5)
     assert LimitDefaults.from_env({}) == LimitDefaults()
     assert RetentionConfig.from_env({"LABQUEUE_RETENTION_DAYS": "0"}).max_age is None
     assert RetentionConfig.from_env({}).max_age == timedelta(days=90)

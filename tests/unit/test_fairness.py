@@ -15,7 +15,7 @@ from storage.limits import LimitDefaults, over
 from storage.models import Job, OutboxEntry, User, new_id
 from storage.states import JobState
 
-DEFAULTS = LimitDefaults(max_queued=100, max_running=2, output_quota_bytes=0)
+DEFAULTS = LimitDefaults(max_queued=100, max_running=2, output_quota_gib=0)
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ def test_the_broker_script_sizes_the_consumer_timeout_from_the_consumers_setting
     script = (ROOT / "scripts" / "rabbitmq.sh").read_text()
     assert "WALL=${LABQUEUE_MAX_TIME_LIMIT:-3600}" in script
     assert f"CONSUMER_TIMEOUT_MS=$(( (WALL + {MARGIN_SECONDS}) * 1000 ))" in script
-    assert SandboxLimits.from_env({"LABQUEUE_MAX_TIME_LIMIT": "28800"}).max_time == 28800
-    assert re.search(r"\$\{LABQUEUE_MAX_TIME_LIMIT:-(\d+)\}", script).group(1) == str(SandboxLimits.max_time)
+    assert SandboxLimits.from_env({"LABQUEUE_MAX_TIME_LIMIT": "28800"}).max_time_limit == 28800
+    assert re.search(r"\$\{LABQUEUE_MAX_TIME_LIMIT:-(\d+)\}", script).group(1) == str(SandboxLimits().max_time_limit)
 
 
 def erl_args_of_compose_broker(max_time_limit: str | None) -> str:
@@ -33,7 +33,7 @@ def erl_args_of_compose_broker(max_time_limit: str | None) -> str:
 
 def test_compose_sizes_the_consumer_timeout_from_the_same_setting() -> None:
     assert erl_args_of_compose_broker("28800") == f"-rabbit consumer_timeout {(28800 + MARGIN_SECONDS) * 1000}"
-    assert erl_args_of_compose_broker(None) == f"-rabbit consumer_timeout {(SandboxLimits.max_time + MARGIN_SECONDS) * 1000}"
+    assert erl_args_of_compose_broker(None) == f"-rabbit consumer_timeout {(SandboxLimits().max_time_limit + MARGIN_SECONDS) * 1000}"
 
     broker = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["rabbitmq"]
     assert broker["environment"]["LABQUEUE_MAX_TIME_LIMIT"] == "${LABQUEUE_MAX_TIME_LIMIT:-3600}"

@@ -8,7 +8,6 @@ tests/integration/test_login_throttle.py proves the throttle against gunicorn wi
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import time
 from collections.abc import Iterator
@@ -47,7 +46,7 @@ def make_app(tmp_path: Path, **web: object) -> Flask:
         {
             "TESTING": True,
             "WTF_CSRF_ENABLED": False,
-            "WEB_CONFIG": dataclasses.replace(BASE_WEB, **web),
+            "WEB_CONFIG": BASE_WEB.replace(**web),
             "STORAGE_CONFIG": StorageConfig(
                 database_url=f"sqlite:///{tmp_path / 'web.db'}", s3_endpoint="127.0.0.1:9", s3_access_key="k", s3_secret_key="s"
             ),
