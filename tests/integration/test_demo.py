@@ -69,3 +69,15 @@ def test_demo_job_computes_statistics_and_plots(user: ApiUser, python_consumer, 
     assert all(row["count"] == "1440" for row in stats)
     assert all("14:00" <= row["peak_at"] <= "19:00" for row in stats), stats  # the daily cycle peaks at 16:00
     assert plot.startswith(b"\x89PNG\r\n\x1a\n") and len(plot) > 10_000
+
+
+def test_demo_job_without_its_dataset_says_to_choose_it(user: ApiUser, python_consumer, demo_dataset) -> None:
+    """The README's demo submitted without --dataset: the job's JSON and its page say which dataset to choose."""
+    job = user.wait(user.submit(zip_folder(DEMO_JOB), "demo-job.zip").json()["id"])
+    assert job["status"] == "failed"
+    failure = user.get(f"/api/v1/jobs/{job['id']}").json()["failure"]
+    assert failure["summary"] == "Failed: exited with code 1"
+    assert failure["exception"].endswith("FileNotFoundError: [Errno 2] No such file or directory: '/data/demo-sensors/readings.csv'")
+    assert failure["exception"] in failure["excerpt"] and "[labqueue]" not in failure["excerpt"]
+    assert "--dataset demo-sensors" in failure["hint"]
+    assert user.get("/api/v1/jobs").json()["items"][0].get("failure") is None  # lists do not read logs

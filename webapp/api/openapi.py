@@ -107,6 +107,19 @@ JOB: Schema = {
                 "peak_memory_bytes": _nullable("integer"),
             },
         },
+        "failure": {
+            "type": ["object", "null"],
+            "description": "only from GET /jobs/{job_id}: why a failed, timed-out, out-of-memory, output-too-large or "
+            "system-error job ended so, from the end of its log; null for any other state",
+            "additionalProperties": False,
+            "required": ["summary", "excerpt", "exception", "hint"],
+            "properties": {
+                "summary": {"type": "string", "description": "the state in words and the reason"},
+                "excerpt": {"type": "string", "description": "the log's last lines (labqueue's own notes left out)"},
+                "exception": _nullable("string", description="in the excerpt: a traceback's final frame and message, or Octave's error: line"),
+                "hint": _nullable("string", description="what to do about a known cause"),
+            },
+        },
     },
 }
 

@@ -14,6 +14,7 @@ from webapp.api.events import WRITE_TIMEOUT_SECONDS, StreamRequest, job_events, 
 from webapp.api.openapi import openapi_document
 from webapp.downloads import UNAVAILABLE, input_response, log_response, member_response, output_response, refuse_expired
 from webapp.health import check, public
+from webapp.job_failure import failure_of
 from webapp.jobs import (
     JobFilter,
     Submission,
@@ -137,8 +138,11 @@ def jobs_index():
 
 @bp.get("/jobs/<job_id>")
 def job_detail(job_id: str):
+    """The job, and for one that ended badly why (``failure``: only here, as it reads the end of the log)."""
     with services().db.session() as session:
-        return jsonify(job_to_dict(get_job_or_404(session, job_id, current_user.id, current_user.is_admin)))
+        job = get_job_or_404(session, job_id, current_user.id, current_user.is_admin)
+        failure = failure_of(services().store, session, job)
+        return jsonify({**job_to_dict(job), "failure": None if failure is None else failure.to_dict()})
 
 
 @bp.get("/jobs/<job_id>/log")

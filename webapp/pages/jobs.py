@@ -13,6 +13,7 @@ from storage.models import Job
 from storage.states import JobState, UnknownStateError
 from webapp.downloads import expired_message, log_response, member_response, output_response
 from webapp.formatting import human_bytes, human_seconds, job_seconds, utc
+from webapp.job_failure import failure_of
 from webapp.jobs import JobFilter, Submission, SubmitError, cancel_job, get_job_or_404, list_jobs, resubmit_job, submit_job
 from webapp.outputs import csv_preview, safe_listing
 from webapp.pages.datasets import dataset_choices
@@ -130,7 +131,10 @@ def job(job_id: str):
     with services().db.session() as session:
         record = get_job_or_404(session, job_id, current_user.id, current_user.is_admin)
         owner = record.owner.name
-    return render_template("pages/job.html", job=record, owner=owner, cancel_form=CancelForm(), **_outputs_context(record))
+        failure = failure_of(services().store, session, record)
+    return render_template(
+        "pages/job.html", job=record, owner=owner, failure=failure, cancel_form=CancelForm(), **_outputs_context(record)
+    )
 
 
 @bp.route("/jobs/<job_id>/outputs")

@@ -5,7 +5,11 @@
   "use strict";
 
   const TERMINAL = new Set(["succeeded", "failed", "timed_out", "out_of_memory", "output_too_large", "cancelled", "system_error"]);
+  const FAILURES = new Set(["failed", "timed_out", "out_of_memory", "output_too_large", "system_error"]);
   const root = document.querySelector("[data-live]");
+  // The failure summary's excerpt ends on the exception: show its end, as a terminal would.
+  const excerpt = document.getElementById("failure-excerpt");
+  if (excerpt) excerpt.scrollTop = excerpt.scrollHeight;
   if (!root || !window.EventSource) return;
   const isJobPage = root.dataset.live === "job";
 
@@ -141,7 +145,9 @@
     if (TERMINAL.has(job.status)) {
       document.getElementById("cancel-form").hidden = true;
       document.getElementById("download-output").hidden = !job.output_key;
-      if (wasActive) refreshOutputs();
+      // A job that ended badly: the page as served opens on why (the failure summary, read from the log's end).
+      if (wasActive && FAILURES.has(job.status)) window.location.reload();
+      else if (wasActive) refreshOutputs();
     }
   }
 
