@@ -56,6 +56,7 @@ class ConsumerService:
         self.datasets = DatasetCache(client, store, config.dataset_cache_bytes, runtime.image, config.name)
         self.disk = DiskReserve(client, config.name, config.disk_reserve_bytes)
         self.paused = ""  # why no new job is taken now; set by the heartbeat thread, read by the AMQP loop
+        self.host = socket.gethostname()  # the Docker host's name once run() has asked it
         self.running: dict[str, threading.Event] = {}
         self._running_lock = threading.Lock()
         self._workers: list[threading.Thread] = []
@@ -81,7 +82,7 @@ class ConsumerService:
             beat = Heartbeat(
                 consumer=self.config.name,
                 runtime=self.runtime.name,
-                host=socket.gethostname(),
+                host=self.host,
                 slots=self.config.slots,
                 busy=len(self.running),
                 paused=self.paused,
@@ -99,6 +100,9 @@ class ConsumerService:
         On stop, running jobs are killed and their messages go back to the queue for another consumer.
         """
         self.shutdown = stop
+        # The host the admin is shown is where jobs run: the Docker host's, not this process's (in a container
+        # that is the container's id; against a remote daemon, another machine).
+        self.host = self.client.info().get("Name") or self.host
         release_claims(self.store, remove_orphans(self.client, self.config.name), self.config.name)
         self.disk.open()  # DiskUnavailable: no bounded volumes on this Docker host, so no jobs at all
         self._check_disk()

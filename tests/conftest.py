@@ -200,12 +200,12 @@ def matlab_consumer(test_env: dict[str, str], log_dir: Path, producer: Process) 
     process.stop()
 
 
-def start_web(env: dict[str, str], log_dir: Path, name: str = "web") -> tuple[Process, str]:
-    """labqueue's web app under gunicorn, as `make up` runs it, on a free loopback port."""
+def start_web(env: dict[str, str], log_dir: Path, name: str = "web", host: str = "127.0.0.1") -> tuple[Process, str]:
+    """labqueue's web app under gunicorn, as `make up` runs it, on a free port of ``host`` (loopback by default)."""
     port = free_port()
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
-    process = Process(name, [gunicorn, *GUNICORN_CONFIG, "--bind", f"127.0.0.1:{port}", "--workers", "2", "webapp:create_app()"], env, log_dir)
-    url = f"http://127.0.0.1:{port}"
+    process = Process(name, [gunicorn, *GUNICORN_CONFIG, "--bind", f"{host}:{port}", "--workers", "2", "webapp:create_app()"], env, log_dir)
+    url = f"http://{host}:{port}"
     deadline = time.monotonic() + 60
     while True:
         try:

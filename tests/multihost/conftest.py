@@ -1,0 +1,150 @@
+"""The test bed of scripts/testbed.sh: worker hosts in network namespaces on a bridge of this machine, each with a
+dockerd of its own, and the main host's broker, object store, producer and web listening on the bridge address.
+
+A consumer on a worker host is started inside that host's namespaces and told only what the README tells an admin
+of another machine: the broker URL and the object store's endpoint and keys (server_settings)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import pytest
+
+from storage.config import StorageConfig
+from storage.objects import ObjectStore
+from tests.conftest import ROOT, ApiUser, Process, make_user, start_producer, start_web
+from tests.private_servers import PrivateBroker, PrivateStore, server_settings
+
+TESTBED = ROOT / "scripts" / "testbed.sh"
+HOSTS = 2
+WORKER_IMAGE = "labqueue/worker-python:latest"
+
+
+def testbed(*args: str, timeout: float = 600) -> str:
+    proc = subprocess.run([str(TESTBED), *args], capture_output=True, text=True, timeout=timeout, check=False)
+    if proc.returncode != 0:
+        raise AssertionError(f"testbed.sh {' '.join(args)} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc.stdout
+
+
+@dataclass(frozen=True)
+class Host:
+    """One worker host of the bed: ``key`` (w1), its host name, its address on the bridge and its dockerd."""
+
+    key: str
+    hostname: str
+    address: str
+    docker_host: str
+
+    def docker(self) -> docker.DockerClient:
+        return docker.DockerClient(base_url=self.docker_host, timeout=120)
+
+    def load(self, *images: str) -> None:
+        """The images from this machine's dockerd, as an admin would carry them over (docker save | docker load)."""
+        testbed("load", self.key, *images)
+
+    def start(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Process:
+        """A process on this host (its network, host name and dockerd), with ``env`` and no other setting."""
+        return Process(name, [str(TESTBED), "exec", self.key, *args], env, log_dir)
+
+
+@dataclass(frozen=True)
+class Bed:
+    main: str  # the main host's address on the bridge
+    hosts: dict[str, Host]
+
+
+def interfaces() -> set[str]:
+    return {path.name for path in Path("/sys/class/net").iterdir()}
+
+
+@pytest.fixture(scope="session")
+def bed() -> Iterator[Bed]:
+    assert not {name for name in interfaces() if name.startswith("lqtb")}, "a test bed is up already: scripts/testbed.sh down"
+    before = {name for name in interfaces() if not name.startswith(("veth", "br-"))}  # other tests' networks come and go
+    testbed("up", str(HOSTS))
+    try:
+        values = dict(line.split("=", 1) for line in testbed("env").split())
+        hosts = {
+            key: Host(key, values[f"LABQUEUE_TESTBED_{key.upper()}_NAME"], values[f"LABQUEUE_TESTBED_{key.upper()}_ADDR"],
+                      values[f"LABQUEUE_TESTBED_{key.upper()}_DOCKER_HOST"])
+            for key in (f"w{i}" for i in range(1, HOSTS + 1))
+        }
+        yield Bed(values["LABQUEUE_TESTBED_MAIN"], hosts)
+    finally:
+        testbed("down")
+        # Down leaves the machine's interfaces as they were (docker0 above all), and no link or namespace of the bed.
+        after = interfaces()
+        assert before <= after, f"interfaces gone: {sorted(before - after)}"
+        assert not {name for name in after if name.startswith("lqtb")}, f"left: {sorted(after)}"
+        assert not [ns for ns in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout.split() if ns.startswith("lqtb-")]
+
+
+@dataclass
+class BedStack:
+    """The main host's side: private broker and store on the bridge address, producer and web beside them."""
+
+    env: dict[str, str]  # the main host's processes' settings
+    remote: dict[str, str]  # what a consumer on another host is given
+    url: str
+    broker: PrivateBroker
+    store: PrivateStore
+
+    def consumer_env(self, **extra: str) -> dict[str, str]:
+        """A worker host's consumer environment: the joining settings, a PATH, this tree's code, nothing more."""
+        env = {"PATH": os.environ["PATH"], **self.remote, **extra}
+        if "PYTHONPATH" in os.environ:  # the tree under test, when it is not the installed one
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+        return env
+
+
+@pytest.fixture(scope="session")
+def bed_stack(bed: Bed, test_env: dict[str, str], log_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BedStack]:
+    root = tmp_path_factory.mktemp("bed")
+    (root / "broker").mkdir()
+    (root / "store").mkdir()
+    broker = PrivateBroker(root / "broker", host=bed.main)
+    store = PrivateStore(root / "store", host=bed.main)
+    broker.start()
+    store.start()
+    processes: list[Process] = []
+    try:
+        remote = server_settings(broker, store)
+        env = {
+            **test_env,
+            **remote,
+            "LABQUEUE_S3_BUCKET": "labqueue",
+            "LABQUEUE_DATABASE_URL": f"sqlite:///{root / 'labqueue.db'}",
+            "LABQUEUE_TRUSTED_HOSTS": bed.main,
+        }
+        ObjectStore(StorageConfig.from_env(env)).ensure_bucket()
+        processes.append(start_producer(env, log_dir, "producer-bed"))
+        web, url = start_web(env, log_dir, "web-bed", host=bed.main)
+        processes.append(web)
+        yield BedStack(env, remote, url, broker, store)
+    finally:
+        for process in processes:
+            process.stop()
+        broker.stop(signal.SIGKILL)  # their data is thrown away: no need to wait for a clean shutdown
+        store.stop(signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def bed_user(bed_stack: BedStack) -> ApiUser:
+    return make_user(bed_stack.env, bed_stack.url)
+
+
+@pytest.fixture(scope="session")
+def bed_admin(bed_stack: BedStack) -> ApiUser:
+    return make_user(bed_stack.env, bed_stack.url, admin=True)
+
+
+def python_consumer_args(slots: int = 1) -> list[str]:
+    return [sys.executable, "-m", "consumer", "--runtime", "python", "--slots", str(slots)]
