@@ -29,9 +29,9 @@ from consumer.config import BuildSettings
 from consumer.egress import EgressKeeper, allowed_endpoints
 from consumer.errors import InfraError, JobError
 from consumer.logcapture import LogCapture
-from consumer.runtimes import Runtime
 from consumer.sandbox import BUILD_MOUNT, BUILD_REQUIREMENTS, ENV_DIR
 from storage.requirements import RequirementsError, canonical_requirements, parse_requirements
+from storage.runtimes import Runtime
 from storage.states import JobState
 
 LOGGER = logging.getLogger(__name__)

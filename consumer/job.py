@@ -33,7 +33,6 @@ from consumer.errors import InfraError, JobError
 from consumer.job_files import attach_stdin, output_untouched, send_input
 from consumer.logcapture import LogCapture
 from consumer.output import OutputTooLarge, empty_tar, tar_to_zip
-from consumer.runtimes import Runtime
 from consumer.sandbox import (
     BUILD_MOUNT,
     BUILD_REQUIREMENTS,
@@ -50,6 +49,7 @@ from consumer.sandbox import (
 from producer.contract import JobEvent, JobMessage, parse
 from producer.publisher import PublishError
 from storage.archive import JOB_UID, ArchiveError, ArchiveLimits, inspect_zip, read_member, zip_to_tar
+from storage.backoff import Backoff
 from storage.logmarks import METADATA_KEY
 from storage.logmarks import encode as encode_marks
 from storage.objects import (
@@ -64,6 +64,7 @@ from storage.objects import (
     result_key,
 )
 from storage.requirements import MAX_REQUIREMENTS_BYTES
+from storage.runtimes import Runtime
 from storage.states import JobState
 
 LOGGER = logging.getLogger(__name__)
@@ -253,18 +254,18 @@ class JobRun:
 
     def _retry(self, what: str, action: Callable[[], T]) -> T:
         """Wait out object-store and broker outages with backoff, instead of failing or re-running the job."""
-        delay, deadline = 1.0, time.monotonic() + OUTAGE_PATIENCE_SECONDS
+        backoff, deadline = Backoff(), time.monotonic() + OUTAGE_PATIENCE_SECONDS
         while True:
             try:
                 return action()
             except ObjectMissing as exc:
                 raise InfraError(f"{what} failed: {exc}") from exc
             except (ObjectStoreError, PublishError) as exc:
+                delay = backoff.next()
                 if self.shutdown.is_set() or time.monotonic() + delay > deadline:
                     raise InfraError(f"{what} failed: {exc}") from exc
                 LOGGER.warning("job %s: %s failed (%s); retrying in %.0f s", self.job_id, what, exc, delay)
                 self.shutdown.wait(delay)
-                delay = min(delay * 2, 30.0)
 
     def _stored_result(self) -> JobEvent | None:
         data = self.store.get_json(result_key(self.job_id))

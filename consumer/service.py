@@ -22,16 +22,16 @@ from consumer.disk import DiskReserve
 from consumer.environments import EnvironmentCache
 from consumer.errors import InfraError
 from consumer.job import JobRun
-from consumer.runtimes import Runtime
 from producer.config import BrokerConfig
 from producer.contract import CancelCommand, ContractError, Heartbeat, JobEvent, JobMessage, decode, encode
 from producer.publisher import Publisher, PublishError, connection_parameters
 from producer.topology import CONTROL_EXCHANGE, EVENTS_EXCHANGE, declare, job_queue
+from storage.backoff import Backoff, keep_connected
 from storage.objects import ObjectStore, ObjectStoreError
+from storage.runtimes import Runtime
 
 LOGGER = logging.getLogger(__name__)
 
-MAX_BACKOFF = 30.0
 INFRA_RETRY_DELAY = 5.0
 
 
@@ -107,21 +107,19 @@ class ConsumerService:
         self.disk.open()  # DiskUnavailable: no bounded volumes on this Docker host, so no jobs at all
         self._check_disk()
         threading.Thread(target=self._heartbeats, args=(stop,), daemon=True, name="heartbeats").start()
-        delay = 1.0
         try:
-            while not stop.is_set():
-                try:
-                    self.store.ping()  # a consumer that cannot store results must not take jobs
-                    self._consume(stop)
-                    delay = 1.0
-                except (pika.exceptions.AMQPError, OSError, ObjectStoreError) as exc:
-                    LOGGER.warning("consumer %s disconnected (%r); retrying in %.0f s", self.config.name, exc, delay)
-                    stop.wait(delay)
-                    delay = min(delay * 2, MAX_BACKOFF)
+            keep_connected(
+                stop,
+                functools.partial(self._consume, stop),
+                (pika.exceptions.AMQPError, OSError, ObjectStoreError),
+                f"consumer {self.config.name} lost the broker or the object store",
+                LOGGER,
+            )
         finally:
             self.disk.close()
 
-    def _consume(self, stop: threading.Event) -> None:
+    def _consume(self, stop: threading.Event, backoff: Backoff) -> None:
+        self.store.ping()  # a consumer that cannot store results must not take jobs
         connection = pika.BlockingConnection(connection_parameters(self.broker))
         try:
             channel = connection.channel()
@@ -130,6 +128,7 @@ class ConsumerService:
             control = channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
             channel.queue_bind(control, CONTROL_EXCHANGE)
             channel.basic_consume(control, self._on_control, auto_ack=True)
+            backoff.reset()
             on_job = functools.partial(self._on_job, connection)
             jobs_tag: str | None = None
             while not stop.is_set():

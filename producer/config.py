@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from storage.runtimes import RUNTIMES
 from storage.settings import Settings, Words, setting
 
 
@@ -12,4 +13,4 @@ class BrokerConfig(Settings):
     connect_timeout: float = setting(
         5.0, "how long connecting to the broker may take", env="LABQUEUE_BROKER_CONNECT_TIMEOUT", unit="seconds", gt=0
     )
-    runtimes: Words = setting(("python", "matlab"), "runtimes whose queues exist")
+    runtimes: Words = setting(tuple(RUNTIMES), "runtimes whose queues exist", shown="every runtime of `storage/runtimes.py`")

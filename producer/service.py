@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -19,6 +20,7 @@ from producer.outbox import publish_pending
 from producer.publisher import Publisher, connection_parameters
 from producer.recorder import apply_event, apply_heartbeat, mark_system_error
 from producer.topology import DEAD_QUEUE, EVENTS_DEAD_EXCHANGE, EVENTS_QUEUE, declare
+from storage.backoff import Backoff, keep_connected
 from storage.db import Database
 from storage.limits import LimitDefaults
 from storage.states import parse_state
@@ -27,7 +29,6 @@ LOGGER = logging.getLogger(__name__)
 
 RELAY_INTERVAL = 1.0
 FAST_PATH_GRACE = timedelta(seconds=5)
-MAX_BACKOFF = 30.0
 RELAY_PATIENCE_SECONDS = 60.0  # failing passes for this long (e.g. the database is gone): the relay gives up
 BATCH_WINDOW = 0.05  # seconds an event waits for others to share its transaction
 REFUSAL_HEADER = "x-labqueue-refused"  # on a dead-lettered event: why the recorder refused it
@@ -109,7 +110,7 @@ class Recorder:
                     LOGGER.warning("job %s ended system_error: %s", message.job_id, reason)
         channel.basic_ack(method.delivery_tag)
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: threading.Event, backoff: Backoff) -> None:
         connection = pika.BlockingConnection(connection_parameters(self.config))
         try:
             channel = connection.channel()
@@ -118,6 +119,7 @@ class Recorder:
             channel.basic_qos(prefetch_count=100)
             channel.basic_consume(EVENTS_QUEUE, self.on_event)
             channel.basic_consume(DEAD_QUEUE, self.on_dead_letter)
+            backoff.reset()
             while not stop.is_set():
                 connection.process_data_events(time_limit=1)
                 if self.pending:
@@ -153,12 +155,4 @@ def run_recorder(db: Database, config: BrokerConfig, stop: threading.Event, job_
     """Run the recorder, reconnecting to the broker with capped backoff until ``stop`` is set. A database error is
     raised: the events stay unacknowledged on the broker, and the producer exits to be restarted."""
     recorder = Recorder(db, config, job_ended)
-    delay = 1.0
-    while not stop.is_set():
-        try:
-            recorder.run(stop)
-            delay = 1.0
-        except (pika.exceptions.AMQPError, OSError) as exc:
-            LOGGER.warning("recorder lost the broker (%r); reconnecting in %.0f s", exc, delay)
-            stop.wait(delay)
-            delay = min(delay * 2, MAX_BACKOFF)
+    keep_connected(stop, functools.partial(recorder.run, stop), (pika.exceptions.AMQPError, OSError), "recorder lost the broker", LOGGER)

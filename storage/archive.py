@@ -22,10 +22,11 @@ from datetime import UTC, datetime
 from typing import BinaryIO
 
 from storage.requirements import MAX_REQUIREMENTS_BYTES, RequirementsError, parse_requirements
+from storage.runtimes import RUNTIMES, entry_file_choices, entry_files
+from storage.units import human_bytes
 
 LOGGER = logging.getLogger(__name__)
 
-ENTRY_FILES = {"code.py": "python", "code.m": "matlab"}
 REQUIREMENTS_FILE = "requirements.txt"
 OUTPUT_DIR = "output"
 JOB_UID = 1000
@@ -147,8 +148,8 @@ def inspect_zip(
     requirements and nothing else (storage.requirements), so an upload is judged in time proportional to its entry
     count. Leaves ``file`` at position 0 for storing it.
     """
-    if runtime is not None and runtime not in ENTRY_FILES.values():
-        known = ", ".join(sorted(ENTRY_FILES.values()))
+    if runtime is not None and runtime not in RUNTIMES:
+        known = ", ".join(RUNTIMES)
         raise ArchiveError("runtime_mismatch", f"Unknown runtime {runtime!r}; choose one of {known}.")
     try:
         with _open_zip(file, limits) as archive:
@@ -157,7 +158,7 @@ def inspect_zip(
     finally:
         file.seek(0)
     if runtime is not None and runtime != project.runtime:
-        entry_file = next(name for name, value in ENTRY_FILES.items() if value == project.runtime)
+        entry_file = RUNTIMES[project.runtime].entry_file
         raise ArchiveError(
             "runtime_mismatch",
             f"The runtime chosen is {runtime}, but the project's entry file is {entry_file} ({project.runtime}).",
@@ -175,7 +176,7 @@ def read_member(
             return None
         size = entry.zinfo.file_size
         if size > max_bytes:
-            raise ArchiveError("too_large", f"{relative_path!r} is {_human(size)}; the limit is {_human(max_bytes)}.")
+            raise ArchiveError("too_large", f"{relative_path!r} is {human_bytes(size)}; the limit is {human_bytes(max_bytes)}.")
         return b"".join(_stream_member(archive, entry))
 
 
@@ -197,8 +198,8 @@ def _check_requirements(archive: zipfile.ZipFile, project: _Project) -> None:
     if entry is None or entry.is_dir:
         return
     if entry.zinfo.file_size > MAX_REQUIREMENTS_BYTES:
-        limit = _human(MAX_REQUIREMENTS_BYTES)
-        raise ArchiveError("too_large", f"{REQUIREMENTS_FILE!r} is {_human(entry.zinfo.file_size)}; the limit is {limit}.")
+        limit = human_bytes(MAX_REQUIREMENTS_BYTES)
+        raise ArchiveError("too_large", f"{REQUIREMENTS_FILE!r} is {human_bytes(entry.zinfo.file_size)}; the limit is {limit}.")
     try:
         parse_requirements(b"".join(_stream_member(archive, entry)))
     except RequirementsError as exc:
@@ -208,8 +209,8 @@ def _check_requirements(archive: zipfile.ZipFile, project: _Project) -> None:
 def _open_zip(file: BinaryIO, limits: ArchiveLimits) -> zipfile.ZipFile:
     size = file.seek(0, io.SEEK_END)
     if size > limits.max_upload_bytes:
-        limit = _human(limits.max_upload_bytes)
-        raise ArchiveError("too_large", f"The upload is {_human(size)}; the limit is {limit}.")
+        limit = human_bytes(limits.max_upload_bytes)
+        raise ArchiveError("too_large", f"The upload is {human_bytes(size)}; the limit is {limit}.")
     file.seek(0)
     if file.read(4) not in _ZIP_SIGNATURES:
         raise _not_a_zip("it does not start like a zip file")
@@ -277,8 +278,8 @@ def _checked_entries(archive: zipfile.ZipFile, limits: ArchiveLimits, what: str)
         raise ArchiveError("empty", "The zip is empty.")
     total = sum(zinfo.file_size for zinfo in zinfos)
     if total > limits.max_total_uncompressed:
-        limit = _human(limits.max_total_uncompressed)
-        raise ArchiveError("too_large", f"The {what} unpacks to {_human(total)}; the limit is {limit}.")
+        limit = human_bytes(limits.max_total_uncompressed)
+        raise ArchiveError("too_large", f"The {what} unpacks to {human_bytes(total)}; the limit is {limit}.")
     kept: dict[str, _Entry] = {}
     for zinfo in zinfos:
         entry = _check_entry(zinfo, archive.start_dir, limits)
@@ -374,7 +375,7 @@ def _check_entry(zinfo: zipfile.ZipInfo, directory_start: int, limits: ArchiveLi
     if size > limits.ratio_min_bytes and size > limits.max_ratio * packed:
         raise ArchiveError(
             "zip_bomb",
-            f"{name!r} expands from {_human(packed)} to {_human(size)}, more than {limits.max_ratio}:1.",
+            f"{name!r} expands from {human_bytes(packed)} to {human_bytes(size)}, more than {limits.max_ratio}:1.",
         )
     if not parts or parts[0] == _IGNORED_TOP or parts[-1] == _IGNORED_FILE:
         return None
@@ -426,15 +427,16 @@ def _prefix(kept: dict[str, _Entry]) -> str:
 
 
 def _runtime(members: dict[str, _Entry], kept: dict[str, _Entry], prefix: str) -> str:
-    found = [name for name in ENTRY_FILES if name in members and not members[name].is_dir]
+    runtimes = entry_files()
+    found = [name for name in runtimes if name in members and not members[name].is_dir]
     where = f"the folder {prefix!r}" if prefix else "the top of the zip"
     if len(found) > 1:
-        raise ArchiveError("both_entry_files", f"The project has both code.py and code.m in {where}; keep one.")
+        raise ArchiveError("both_entry_files", f"The project has both {' and '.join(found)} in {where}; keep one.")
     if not found:
-        near = [path for path, e in kept.items() if not e.is_dir and path.rpartition("/")[2].lower() in ENTRY_FILES]
+        near = [path for path, e in kept.items() if not e.is_dir and path.rpartition("/")[2].lower() in runtimes]
         hint = f" The zip has {near[0]!r}, which is not there or not spelled exactly so." if near else ""
-        raise ArchiveError("no_entry_file", f"No entry file: put code.py (Python) or code.m (MATLAB) in {where}.{hint}")
-    return ENTRY_FILES[found[0]]
+        raise ArchiveError("no_entry_file", f"No entry file: put {entry_file_choices()} in {where}.{hint}")
+    return runtimes[found[0]]
 
 
 def _project_name(prefix: str, filename: str) -> str:
@@ -517,11 +519,3 @@ def _mtime(zinfo: zipfile.ZipInfo) -> int:
         return int(datetime(*zinfo.date_time, tzinfo=UTC).timestamp())
     except ValueError:  # the DOS fields allow month 0, second 62 and the like
         return _ZIP_EPOCH
-
-
-def _human(size: float) -> str:
-    for unit in ("bytes", "KiB", "MiB"):
-        if size < 1024:
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GiB"

@@ -25,7 +25,7 @@ RECORD_PROGRESS = """() => {
   new MutationObserver(() => console.log("progress: " + line.textContent))
     .observe(line, { childList: true, characterData: true, subtree: true });
 }"""
-NO_ENTRY = "No entry file: put code.py (Python) or code.m (MATLAB) in the folder 'analysis/'. The zip has 'analysis/src/code.py'"
+NO_ENTRY = "No entry file: put code.py (Python) or code.m (MATLAB / Octave) in the folder 'analysis/'. The zip has 'analysis/src/code.py'"
 
 
 def write_zip(tmp_path: Path, name: str, files: dict[str, str | bytes], top: str | None) -> Path:

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 import pytest
 
 from storage.archive import (
-    ENTRY_FILES,
     OUTPUT_DIR_MTIME,
     ArchiveError,
     ArchiveLimits,
@@ -24,6 +23,7 @@ from storage.archive import (
     read_member,
     zip_to_tar,
 )
+from storage.runtimes import entry_files
 
 Tweak = Callable[[zipfile.ZipFile], None]
 
@@ -117,7 +117,7 @@ def test_single_top_folder_is_the_project():
     assert not info.ships_output
 
 
-@pytest.mark.parametrize(("entry", "runtime"), sorted(ENTRY_FILES.items()))
+@pytest.mark.parametrize(("entry", "runtime"), sorted(entry_files().items()))
 def test_runtime_given_and_agreeing(entry, runtime):
     assert inspect_zip(make_zip((entry, "x")), "a.zip", runtime).runtime == runtime
 
