@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Mapping
 from typing import Annotated, Any
@@ -17,11 +18,13 @@ def _words(raw: object) -> object:
     return tuple(raw.split()) if isinstance(raw, str) else raw
 
 
-def _overrides(defaults: Mapping[str, Runtime]) -> type[Settings]:
+@functools.cache
+def _overrides(table: tuple[Runtime, ...]) -> type[Settings]:
     """One settings class holding ``LABQUEUE_RUNTIME_<NAME>_IMAGE`` / ``_COMMAND`` / ``_INSTALL_COMMAND`` of every
     runtime in the table, so each is declared (and documented) with the table's default."""
     fields: dict[str, Any] = {}
-    for name, runtime in defaults.items():
+    for runtime in table:
+        name = runtime.name
         fields[f"runtime_{name}_image"] = (str, setting(runtime.image, f"the image `{name}` jobs run in (e.g. a licensed MATLAB image for `matlab`)"))
         fields[f"runtime_{name}_command"] = (
             Annotated[tuple[str, ...], BeforeValidator(_words)],
@@ -43,7 +46,7 @@ def _overrides(defaults: Mapping[str, Runtime]) -> type[Settings]:
     return create_model("RuntimeSettings", __base__=Settings, __module__=__name__, **fields)
 
 
-RuntimeSettings = _overrides(RUNTIMES)
+RuntimeSettings = _overrides(tuple(RUNTIMES.values()))  # as the table is at start-up, for the settings' docs
 
 
 def load_runtime(name: str, env: Mapping[str, str] = os.environ) -> Runtime:
@@ -52,7 +55,7 @@ def load_runtime(name: str, env: Mapping[str, str] = os.environ) -> Runtime:
         default = RUNTIMES[name]
     except KeyError:
         raise ValueError(f"unknown runtime {name!r}; known: {', '.join(RUNTIMES)}") from None
-    settings = RuntimeSettings.from_env(env)
+    settings = _overrides(tuple(RUNTIMES.values())).from_env(env)
     return dataclasses.replace(
         default,
         image=getattr(settings, f"runtime_{name}_image"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import field_validator
+
 from storage.runtimes import RUNTIMES
 from storage.settings import Settings, Words, setting
 
@@ -13,4 +15,12 @@ class BrokerConfig(Settings):
     connect_timeout: float = setting(
         5.0, "how long connecting to the broker may take", env="LABQUEUE_BROKER_CONNECT_TIMEOUT", unit="seconds", gt=0
     )
-    runtimes: Words = setting(tuple(RUNTIMES), "runtimes whose queues exist", shown="every runtime of `storage/runtimes.py`")
+    runtimes: Words = setting(
+        (), "runtimes whose queues exist", shown="every runtime of `storage/runtimes.py`", validate_default=True
+    )
+
+    @field_validator("runtimes")
+    @classmethod
+    def _every_runtime_by_default(cls, runtimes: tuple[str, ...]) -> tuple[str, ...]:
+        """Unset means the table's runtimes as they are when the settings are read, not when this class was made."""
+        return runtimes or tuple(RUNTIMES)
