@@ -50,5 +50,5 @@ typecheck: venv
 
 ## bench: the benchmark suite (minutes); writes docs/benchmarks.md
 bench: services
-	@set -a && . var/labqueue.env && set +a && for b in job_overhead throughput makespan transfer web_load env_cache live_streams; do \
+	@set -a && . var/labqueue.env && set +a && for b in job_overhead throughput makespan transfer web_load env_cache live_streams lab_day; do \
 		echo "== bench.$$b" && $(VENV)/bin/python -m bench.$$b || exit 1; done && $(VENV)/bin/python -m bench.report

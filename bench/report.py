@@ -61,6 +61,39 @@ def throughput_svg(data: dict) -> str:
     return "\n".join(parts)
 
 
+def lab_day_section(data: dict) -> list[str]:
+    """The lab's day per endpoint (Locust's figures), the CLI runs, the streams, and what the machine was doing."""
+    res = data["resources"]
+    lines = ["## A lab's day", "",
+             (f"`.venv/bin/python -m bench.lab_day {data['researchers']} {data['scripts']} {data['seconds']:.0f}`: {data['researchers']} researchers "
+             "in browsers (Locust, headless), each with the results page's event stream open all along, a small job every 30-60 s "
+             "(upload page, submit, the job's page and its stream, log, output, job list, results page), and "
+             f"{data['scripts']} scripts running `labqueue submit --wait` with a 5-15 s pause, against 4 gevent web workers, the "
+             "producer and a consumer of 2 slots. Locust's report: `bench/results/lab_day_report.html`, `lab_day_stats.csv`."), "",
+             "| endpoint | requests | failed | p50 ms | p95 ms | p99 ms | max ms |", "|---|---|---|---|---|---|---|"]
+    for row in data["endpoints"]:
+        unit = " (a whole job, end to end)" if row["method"] == "CLI" else ""
+        lines.append(f"| {row['name']}{unit} | {row['requests']} | {row['failures']} | {row['p50_ms']} | {row['p95_ms']} | {row['p99_ms']} | {row['max_ms']} |")
+    delivered, streams = data["delivery"], data["streams"]
+    per = delivered["per_stream_ms"] or {}
+    lines += ["", (f"Event delivery: {delivered['jobs_heard_by_every_stream']} of {delivered['jobs']} jobs ({delivered['jobs_ended']} ended) were heard by every "
+              f"stream following them ({delivered['streams_per_job']} per job); per stream p50 / p95 / p99 {per.get('p50')} / {per.get('p95')} / "
+              f"{per.get('p99')} ms. {streams['opened']} streams opened, {streams['reconnects']} reconnects (a stream ends after 5 minutes and "
+              f"is resumed with Last-Event-ID). CLI: {data['cli']['runs']} runs, {data['cli']['failed']} failed, p50 {data['cli']['p50_s']} s."), ""]
+    lines.append("| process | CPU s | mean % of a core | busiest 10 s % | RSS MiB start / peak / end |")
+    lines.append("|---|---|---|---|---|")
+    for name in ("web", "producer", "consumer"):
+        row = res[name]
+        lines.append(f"| {name} | {row['cpu_seconds']} | {row['cpu_mean_percent']} | {row['cpu_peak_10s_percent']} | "
+                     f"{row['rss_mib_start']} / {row['rss_mib_peak']} / {row['rss_mib_end']} |")
+    others = ", ".join(f"{o['process']} {o['cpu_seconds']:.0f} s" for o in res["others_busiest"]) or "nothing notable"
+    lines += ["", (f"The machine ({res['machine_cores']} cores) was {res['machine_busy_percent']:.0f}% busy over the {res['seconds'] / 60:.0f} minutes; "
+              f"the load generator (Locust and the CLI runs) used {res['load_generator_cpu_seconds']:.0f} s of CPU; the busiest other processes "
+              f"by name (RabbitMQ's beam.smp, SeaweedFS's weed and dockerd serve this run too; pytest and the rest were other work on the "
+              f"shared machine): {others}.")]
+    return lines
+
+
 def main() -> None:
     lines = ["# Benchmarks", "", f"Measured {datetime.now(UTC):%Y-%m-%d} on {machine()}.", ""]
     lines += ["Reproduce: `make bench` (the whole suite, minutes), or one script with small counts, e.g.",
@@ -100,10 +133,24 @@ def main() -> None:
                      f"{ours['delivery_p95_ms']:.0f} ms ({', '.join(ours['deliveries'])} heard) | "
                      f"gthread: {before['streams_answered']:.0f} streams answered, {before['submits_failed']:.0f} of 3 submissions timed out | | < 1 s |")
         lines.append(f"| 7 | web memory growth per open stream, {rounds} | {ours['kib_per_stream']:.0f} KiB | gthread: {before['kib_per_stream']:.0f} KiB | | < 100 KiB |")
+    if data := load("lab_day"):
+        delivered = data["delivery"]
+        worst = max((r for r in data["endpoints"] if r["method"] != "CLI"), key=lambda r: r["p95_ms"])
+        day = f"{data['researchers']} researchers and {data['scripts']} scripts for {data['seconds'] / 60:.0f} min"
+        lines.append(f"| 8 | lab's day ({day}): failed requests, the worst p95 of a page or API call | {data['failures']} of {data['requests']} failed; "
+                     f"worst p95 {worst['p95_ms']} ms ({worst['name']}) | | | 0 failed, every p95 < 200 ms |")
+        every = delivered["every_stream_ms"] or {}
+        lines.append(f"| 8 | lab's day: a job's final state recorded to every stream of its user following it (p50 / p95) | "
+                     f"{every.get('p50', 0):.0f} / {every.get('p95', 0):.0f} ms; {delivered['jobs_heard_by_every_stream']} of {delivered['jobs']} jobs heard by every stream | | | every stream hears every job end |")
+        web = data["resources"]["web"]
+        lines.append(f"| 8 | lab's day: the web's CPU (mean / busiest 10 s, of one core) and memory (RSS of master and workers, start / peak) | "
+                     f"{web['cpu_mean_percent']:.0f}% / {web['cpu_peak_10s_percent']:.0f}%; {web['rss_mib_start']:.0f} / {web['rss_mib_peak']:.0f} MiB | | | |")
     DOCS.mkdir(parents=True, exist_ok=True)
     if data := load("throughput"):
         (DOCS / "throughput.svg").write_text(throughput_svg(data))
         lines += ["", "![throughput against slots](throughput.svg)"]
+    if data := load("lab_day"):
+        lines += ["", *lab_day_section(data)]
     notes = ROOT / "bench" / "NOTES.md"
     if notes.exists():
         lines += ["", notes.read_text().strip()]

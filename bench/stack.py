@@ -51,11 +51,13 @@ class Stack:
     env: dict[str, str]
     web_pids: list[int]
     password: str
+    pids: dict[str, int]  # each process started, by name: web (gunicorn's master), producer, consumer-N
 
 
 @contextlib.contextmanager
-def private_stack(slots: int, web_workers: int = 4, consumers: int = 1, **settings: str) -> Iterator[Stack]:
-    """Start producer, consumer(s) of ``slots`` each and gunicorn; yield a client with an admin token."""
+def private_stack(slots: int, web_workers: int = 4, consumers: int = 1, access_log: bool = False, **settings: str) -> Iterator[Stack]:
+    """Start producer, consumer(s) of ``slots`` each and gunicorn; yield a client with an admin token. ``access_log``:
+    gunicorn writes an access line per request in labqueue's JSON log, as `make up` runs it."""
     with isolated_env() as env, _vhost(env), tempfile.TemporaryDirectory(prefix="labqueue-bench-logs-") as logs:
         env.update(settings)
         env["LABQUEUE_CONSUMER_NAME"] = f"bench-{secrets.token_hex(3)}"
@@ -64,6 +66,8 @@ def private_stack(slots: int, web_workers: int = 4, consumers: int = 1, **settin
         for index in range(consumers):
             commands[f"consumer-{index}"] = [sys.executable, "-m", "consumer", "--runtime", "python", "--slots", str(slots)]
         commands["web"] = [str(BIN / "gunicorn"), "--config", str(ROOT / "webapp" / "gunicorn_conf.py"), "--bind", f"127.0.0.1:{port}", "--workers", str(web_workers), "webapp:create_app()"]
+        if access_log:
+            commands["web"][-1:-1] = ["--access-logfile", "-", "--logger-class", "webapp.weblogging.StructuredLogger"]
         processes = []
         try:
             for name, command in commands.items():
@@ -78,7 +82,8 @@ def private_stack(slots: int, web_workers: int = 4, consumers: int = 1, **settin
             _wait_consumers(url, token, consumers)
             web = next(p for p, _ in processes if p.args == commands["web"])
             children = subprocess.run(["pgrep", "-P", str(web.pid)], check=False, capture_output=True, text=True).stdout.split()
-            yield Stack(Client(url, token), env, [web.pid, *map(int, children)], password)
+            pids = {name: process.pid for name, (process, _) in zip(commands, processes, strict=True)}
+            yield Stack(Client(url, token), env, [web.pid, *map(int, children)], password, pids)
         except BaseException:
             for log_path in sorted(Path(logs).glob("*.log")):
                 sys.stderr.write(f"--- {log_path.name}\n{log_path.read_text(errors='replace')[-3000:]}\n")
