@@ -14,6 +14,7 @@ import re
 import stat
 import struct
 import tarfile
+import unicodedata
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -46,7 +47,6 @@ _IGNORED_TOP = "__MACOSX"
 _IGNORED_FILE = ".DS_Store"
 _DRIVE = re.compile(r"[A-Za-z]:")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_NOT_IN_PROJECT_NAME = re.compile(r"[^A-Za-z0-9._-]")
 _SPECIAL_KINDS = {
     stat.S_IFLNK: "a symbolic link",
     stat.S_IFCHR: "a character device",
@@ -446,7 +446,10 @@ def _project_name(prefix: str, filename: str) -> str:
         raw = re.split(r"[\\/]", filename)[-1]
         if raw.lower().endswith(".zip"):
             raw = raw[:-4]
-    return _NOT_IN_PROJECT_NAME.sub("_", raw)[:100].strip(".") or "project"
+    # Kept as written (a lab writes Portuguese: análise-sinais stays so); pages escape it, downloads name it with
+    # RFC 6266's filename*, and nothing uses it as a path. Only control characters and the edges' dots go.
+    name = _CONTROL.sub("", unicodedata.normalize("NFC", raw)).strip().strip(".").strip()
+    return name[:100].rstrip() or "project"
 
 
 def _tar_stream(archive: zipfile.ZipFile, project: _Project) -> Iterator[bytes]:

@@ -82,6 +82,10 @@ class Job(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     project: Mapped[str] = mapped_column(String(100))
+    # The researcher's own words for the job: a name (the project's by default), free-text notes and tags.
+    name: Mapped[str] = mapped_column(String(200), default="", index=True)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     runtime: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(20), index=True, default="queued")
     datasets: Mapped[list[str]] = mapped_column(JSON, default=list)

@@ -3,12 +3,14 @@ up, list, cancel."""
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from flask import abort
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from producer import outbox
@@ -22,6 +24,7 @@ from storage.objects import ObjectStoreError, cancel_key, input_key
 from storage.staged_input import StagedInput
 from storage.states import DEFAULT_REASONS, JobState, can_transition, parse_state
 from webapp.fairuse import fair_use_refusal
+from webapp.jobnotes import JobText, NotesError, clean_name, clean_tags
 from webapp.services import Services
 
 LOGGER = logging.getLogger(__name__)
@@ -45,6 +48,8 @@ class Submission:
     memory_limit: str | None
     datasets: list[str]
     disk_limit: str | None = None
+    name: str | None = None  # the project's name when left out
+    tags: str | list[str] | None = None
 
 
 def _limit(raw: str | None, default: int, maximum: int, what: str, unit: str) -> int:
@@ -78,6 +83,12 @@ def submit_job(services: Services, owner_id: int, submission: Submission) -> Job
             datasets = resolve_refs(session, submission.datasets)  # exact versions, recorded with the job
     except DatasetError as exc:
         raise SubmitError(422, exc.code, str(exc)) from exc
+    try:
+        name = clean_name(submission.name or "") or info.project
+        raw_tags = submission.tags or ""
+        tags = clean_tags(",".join(raw_tags) if isinstance(raw_tags, list) else raw_tags)  # repeated fields, or commas
+    except NotesError as exc:
+        raise SubmitError(422, "bad_notes", str(exc)) from exc
     _check_fair_use(services, owner_id)
     job_id = submission.upload.job_id
     try:
@@ -89,6 +100,8 @@ def submit_job(services: Services, owner_id: int, submission: Submission) -> Job
         id=job_id,
         owner_id=owner_id,
         project=info.project,
+        name=name,
+        tags=tags,
         runtime=info.runtime,
         datasets=datasets,
         time_limit=time_limit,
@@ -127,6 +140,8 @@ def resubmit_job(services: Services, owner_id: int, original: Job) -> Job:
         id=job_id,
         owner_id=owner_id,
         project=original.project,
+        name=original.name or original.project,
+        tags=list(original.tags or []),
         runtime=original.runtime,
         datasets=datasets,
         time_limit=time_limit,
@@ -167,12 +182,40 @@ def _enqueue(services: Services, job: Job) -> Job:
     return job
 
 
+MIN_PREFIX = 4
+SHORT_ID = 8  # how lists show an id; any unique prefix of MIN_PREFIX or more characters finds the job
+_ID_PREFIX = re.compile(rf"[0-9a-f]{{{MIN_PREFIX},32}}")
+
+
 def get_job_or_404(session: Session, job_id: str, user_id: int, is_admin: bool = False) -> Job:
-    """The job, if the caller may see it; another user's job is indistinguishable from a missing one."""
-    job = session.get(Job, job_id) if len(job_id) == 32 else None
+    """The job, if the caller may see it, by its id or a unique prefix of it (409 when several of the caller's jobs
+    share the prefix); another user's job is indistinguishable from a missing one."""
+    job_id = job_id.lower()
+    if not _ID_PREFIX.fullmatch(job_id):
+        abort(404, description="no such job")
+    if len(job_id) == 32:
+        job = session.get(Job, job_id)
+    else:
+        query = select(Job).where(Job.id.startswith(job_id, autoescape=True))
+        if not is_admin:
+            query = query.where(Job.owner_id == user_id)
+        found = session.scalars(query.limit(2)).all()
+        if len(found) > 1:
+            abort(409, description=f"several jobs have ids starting {job_id}; give more of the id")
+        job = found[0] if found else None
     if job is None or (job.owner_id != user_id and not is_admin):
         abort(404, description="no such job")
     return job
+
+
+def edit_job_text(job: Job, text: JobText) -> None:
+    """Set what the request gave of the name (empty: the project's again), notes and tags."""
+    if text.name is not None:
+        job.name = text.name or job.project
+    if text.notes is not None:
+        job.notes = text.notes
+    if text.tags is not None:
+        job.tags = text.tags
 
 
 @dataclass(frozen=True)
@@ -182,6 +225,8 @@ class JobFilter:
     status: str | None = None
     project: str | None = None  # part of the project name, any case
     runtime: str | None = None
+    name: str | None = None  # part of the job's name, any case
+    tag: str | None = None  # one of its tags, exactly
 
 
 def list_jobs(session: Session, user_id: int | None, filters: JobFilter, page: int, per_page: int) -> tuple[list[Job], int]:
@@ -192,14 +237,22 @@ def list_jobs(session: Session, user_id: int | None, filters: JobFilter, page: i
     if filters.status:
         query = query.where(Job.status == parse_state(filters.status).value)
     if filters.project:
-        pattern = "%" + filters.project.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = query.where(Job.project.ilike(pattern, escape="\\"))
+        query = query.where(Job.project.ilike(_containing(filters.project), escape="\\"))
+    if filters.name:
+        query = query.where(Job.name.ilike(_containing(filters.name), escape="\\"))
+    if filters.tag:  # the tags' JSON text holds the tag as JSON writes it, quotes included
+        query = query.where(cast(Job.tags, String).like(_containing(json.dumps(filters.tag)), escape="\\"))
     if filters.runtime:
         query = query.where(Job.runtime == filters.runtime)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     page_query = query.options(selectinload(Job.owner)).order_by(Job.submitted_at.desc(), Job.id)
     jobs = session.scalars(page_query.offset((page - 1) * per_page).limit(per_page)).all()
     return list(jobs), total
+
+
+def _containing(text: str) -> str:
+    """A LIKE pattern for ``text`` anywhere, its wildcards taken literally."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def cancel_job(services: Services, session: Session, job: Job) -> bool:
@@ -239,6 +292,10 @@ def job_to_dict(job: Job) -> dict[str, Any]:
         "id": job.id,
         "status": job.status,
         "project": job.project,
+        "name": job.name or job.project,
+        "short_id": job.id[:SHORT_ID],
+        "notes": job.notes or "",
+        "tags": job.tags or [],
         "runtime": job.runtime,
         "datasets": job.datasets or [],
         "owner": job.owner.name if job.owner else None,

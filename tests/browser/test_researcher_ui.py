@@ -106,7 +106,7 @@ def test_results_change_live(page: Page, researcher: ApiUser, python_consumer) -
     assert page.locator("tbody tr").first.get_attribute("data-job-id") == job["id"]
 
     page.get_by_label("Status").select_option("succeeded")
-    page.get_by_label("Project").fill("slow")
+    page.get_by_label("Name").fill("slow")
     page.get_by_role("button", name="Filter").click()
     expect(page.locator("tbody tr")).to_have_count(1)
     page.get_by_role("link", name="clear").click()

@@ -103,6 +103,9 @@ def test_job_responses_fit_the_schemas(checker: Checker, test_env, live_server, 
     checker(user.get("/api/v1/jobs?status=nonsense"), "/jobs")
     checker(user.get(f"/api/v1/jobs/{job['id']}/files"), "/jobs/{job_id}/files")
     checker(user.get(f"/api/v1/jobs/{job['id']}/files/a.txt"), "/jobs/{job_id}/files/{name}")
+    edit = f"{user.base_url}/api/v1/jobs/{job['id'][:8]}"
+    checker(requests.patch(edit, headers=user.headers, json={"tags": ["x"], "notes": "n"}, timeout=30), "/jobs/{job_id}", "patch")
+    checker(requests.patch(edit, headers=user.headers, json={"state": "x"}, timeout=30), "/jobs/{job_id}", "patch")  # 422
     checker(user.get(f"/api/v1/jobs/{job['id']}/log"), "/jobs/{job_id}/log")
     checker(user.get(f"/api/v1/jobs/{job['id']}/output"), "/jobs/{job_id}/output")
     checker(user.post(f"/api/v1/jobs/{job['id']}/cancel"), "/jobs/{job_id}/cancel", "post")  # 409: it ended

@@ -160,22 +160,24 @@ def test_windows_attributes_are_plain_files_and_folders():
     ("filename", "project"),
     [
         ("experiment.zip", "experiment"),
-        ("My Project (1).ZIP", "My_Project__1_"),
+        ("My Project (1).ZIP", "My Project (1)"),
         ("C:\\fakepath\\run.zip", "run"),
         ("../../etc.zip", "etc"),
-        ("données.zip", "donn_es"),
+        ("données.zip", "données"),
+        ("análise-sinais.zip", "análise-sinais"),
+        ("bad\x07name.zip", "badname"),
         ("...zip", "project"),
         (".zip", "project"),
         ("a" * 300 + ".zip", "a" * 100),
     ],
 )
-def test_project_name_from_file_name_is_sanitised(filename, project):
+def test_project_name_from_file_name_is_kept_as_written(filename, project):
     assert inspect_zip(make_zip(CODE), filename).project == project
 
 
-def test_project_name_from_folder_is_sanitised():
-    info = inspect_zip(make_zip(("My Proj/code.py", "x")), "a.zip")
-    assert (info.project, info.prefix) == ("My_Proj", "My Proj/")
+def test_project_name_from_folder_is_kept_as_written():
+    info = inspect_zip(make_zip(("análise sinais/code.py", "x")), "a.zip")
+    assert (info.project, info.prefix) == ("análise sinais", "análise sinais/")
 
 
 def test_inspect_rewinds_the_file():

@@ -16,8 +16,8 @@ from tests.conftest import ROOT
 
 def test_the_revisions_form_one_chain() -> None:
     scripts = ScriptDirectory(str(MIGRATIONS))
-    assert scripts.get_heads() == ["0006"]
-    assert [r.revision for r in scripts.walk_revisions()] == ["0006", "0005", "0004", "0003", "0002", "0001"]
+    assert scripts.get_heads() == ["0007"]
+    assert [r.revision for r in scripts.walk_revisions()] == ["0007", "0006", "0005", "0004", "0003", "0002", "0001"]
 
 
 def test_concurrent_upgrades_of_a_fresh_database_all_succeed(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ responses the code really gives."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from storage.states import JobState
@@ -30,7 +31,7 @@ def _errors(*statuses: int) -> dict[str, Schema]:
         400: "a malformed request, or a missing or wrong CSRF token on a browser session",
         401: "no valid session or bearer token",
         404: "no such job, or another user's job",
-        409: "the job is in a state that does not allow this",
+        409: "the job is in a state that does not allow this, or the id prefix fits several of the caller's jobs",
         410: "the stored object is gone or damaged, or the retention clean-up removed the job's files",
         413: "the upload is over the size limit",
         416: "the byte range lies outside the log",
@@ -41,7 +42,13 @@ def _errors(*statuses: int) -> dict[str, Schema]:
     return {str(status): _json(_ref("Error"), reasons[status]) for status in statuses}
 
 
-JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}
+JOB_ID = {
+    "name": "job_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{4,32}$"},
+    "description": "the job's id, or a unique prefix of it (4 characters or more); a prefix several of the caller's jobs share answers 409",
+}
 
 JOB: Schema = {
     "type": "object",
@@ -50,6 +57,10 @@ JOB: Schema = {
         "id",
         "status",
         "project",
+        "name",
+        "short_id",
+        "notes",
+        "tags",
         "runtime",
         "datasets",
         "owner",
@@ -75,7 +86,11 @@ JOB: Schema = {
     "properties": {
         "id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
         "status": {"type": "string", "enum": [state.value for state in JobState]},
-        "project": {"type": "string", "description": "the zip's top folder, or its file name without .zip"},
+        "project": {"type": "string", "description": "the zip's top folder, or its file name without .zip, as written"},
+        "name": {"type": "string", "maxLength": 200, "description": "the researcher's name for the job; the project's by default"},
+        "short_id": {"type": "string", "pattern": "^[0-9a-f]{8}$", "description": "the id's first 8 characters, as lists show it"},
+        "notes": {"type": "string", "maxLength": 10000},
+        "tags": {"type": "array", "items": {"type": "string", "maxLength": 40}, "maxItems": 20},
         "runtime": {"type": "string", "examples": ["python", "matlab"]},
         "datasets": {"type": "array", "items": {"type": "string"}},
         "owner": _nullable("string"),
@@ -208,6 +223,19 @@ SUBMISSION: Schema = {
         "time_limit": {"type": "integer", "minimum": 1, "description": "seconds; the server's maximum applies"},
         "memory_limit": {"type": "integer", "minimum": 1, "description": "MiB; the server's maximum applies"},
         "disk_limit": {"type": "integer", "minimum": 1, "description": "MiB the job may write under /job; the server's maximum applies"},
+        "name": {"type": "string", "maxLength": 200, "description": "a name for the job; the project's when left out"},
+        "tags": {"type": "array", "items": {"type": "string"}, "description": "repeat the field, or separate tags with commas"},
+    },
+}
+
+JOB_EDIT: Schema = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": {
+        "name": {"type": "string", "maxLength": 200, "description": "empty: the project's name again"},
+        "notes": {"type": "string", "maxLength": 10000},
+        "tags": {"type": "array", "items": {"type": "string", "maxLength": 40}, "maxItems": 20},
     },
 }
 
@@ -227,6 +255,8 @@ PATHS: dict[str, Schema] = {
                 _query("status", {"type": "string", "enum": [state.value for state in JobState]}, "only jobs in this state"),
                 _query("project", {"type": "string"}, "only projects whose name contains this, any case"),
                 _query("runtime", {"type": "string"}, "only jobs of this runtime"),
+                _query("name", {"type": "string"}, "only jobs whose name contains this, any case"),
+                _query("tag", {"type": "string"}, "only jobs with this tag"),
                 _query("all", {"type": "string", "enum": ["1"]}, "admins: everyone's jobs"),
             ],
             "responses": {"200": _json(_ref("JobPage"), "a page of jobs"), **_errors(400, 401)},
@@ -246,7 +276,13 @@ PATHS: dict[str, Schema] = {
         "get": {
             "operationId": "getJob",
             "summary": "One job",
-            "responses": {"200": _json(_ref("Job"), "the job"), **_errors(401, 404)},
+            "responses": {"200": _json(_ref("Job"), "the job"), **_errors(401, 404, 409)},
+        },
+        "patch": {
+            "operationId": "editJob",
+            "summary": "Change the job's name, notes or tags",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": JOB_EDIT}}},
+            "responses": {"200": _json(_ref("Job"), "the job as changed"), **_errors(400, 401, 404, 409, 422)},
         },
     },
     "/jobs/{job_id}/log": {
@@ -395,6 +431,17 @@ PATHS: dict[str, Schema] = {
 }
 
 
+def _ambiguous_prefixes(paths: dict[str, Schema]) -> dict[str, Schema]:
+    """Any operation on a job takes an id prefix, so any of them may answer 409 for a prefix several jobs share."""
+    paths = copy.deepcopy(paths)
+    for item in paths.values():
+        if JOB_ID in item.get("parameters", []):
+            for method in ("get", "post", "patch"):
+                if method in item:
+                    item[method]["responses"].setdefault("409", _errors(409)["409"])
+    return paths
+
+
 def openapi_document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
@@ -408,7 +455,7 @@ def openapi_document() -> dict[str, Any]:
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}, {"session": []}],
-        "paths": PATHS | DATASET_PATHS,
+        "paths": _ambiguous_prefixes(PATHS) | DATASET_PATHS,
         "components": {
             "schemas": SCHEMAS | DATASET_SCHEMAS,
             "securitySchemes": {

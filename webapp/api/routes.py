@@ -15,11 +15,13 @@ from webapp.api.openapi import openapi_document
 from webapp.downloads import UNAVAILABLE, input_response, log_response, member_response, output_response, refuse_expired
 from webapp.health import check, public
 from webapp.job_failure import failure_of
+from webapp.jobnotes import NotesError, parse_patch
 from webapp.jobs import (
     JobFilter,
     Submission,
     SubmitError,
     cancel_job,
+    edit_job_text,
     get_job_or_404,
     job_to_dict,
     list_jobs,
@@ -115,6 +117,8 @@ def create_job():
         memory_limit=request.form.get("memory_limit"),
         disk_limit=request.form.get("disk_limit"),
         datasets=request.form.getlist("datasets"),
+        name=request.form.get("name"),
+        tags=request.form.getlist("tags") or None,
     )
     job = submit_job(services(), current_user.id, submission)
     with services().db.session() as session:
@@ -126,7 +130,13 @@ def create_job():
 def jobs_index():
     page, per_page = _page_args()
     everyone = request.args.get("all") == "1" and current_user.is_admin
-    filters = JobFilter(request.args.get("status"), request.args.get("project"), request.args.get("runtime"))
+    filters = JobFilter(
+        status=request.args.get("status"),
+        project=request.args.get("project"),
+        runtime=request.args.get("runtime"),
+        name=request.args.get("name"),
+        tag=request.args.get("tag"),
+    )
     try:
         with services().db.session() as session:
             jobs, total = list_jobs(session, None if everyone else current_user.id, filters, page, per_page)
@@ -143,6 +153,23 @@ def job_detail(job_id: str):
         job = get_job_or_404(session, job_id, current_user.id, current_user.is_admin)
         failure = failure_of(services().store, session, job)
         return jsonify({**job_to_dict(job), "failure": None if failure is None else failure.to_dict()})
+
+
+@bp.patch("/jobs/<job_id>")
+def job_edit(job_id: str):
+    """Change a job's name, notes or tags (at any time, whatever its state)."""
+    body = request.get_json(silent=True)
+    if body is None:
+        return error(400, "bad_request", "send a JSON object (Content-Type: application/json) with any of name, notes, tags")
+    try:
+        text = parse_patch(body)
+    except NotesError as exc:
+        return error(422, "bad_notes", str(exc))
+    with services().db.session() as session:
+        job = get_job_or_404(session, job_id, current_user.id, current_user.is_admin)
+        edit_job_text(job, text)
+        session.flush()
+        return jsonify(job_to_dict(job))
 
 
 @bp.get("/jobs/<job_id>/log")
@@ -220,7 +247,7 @@ def events():
     to the first state, ``?log=ID`` also announces that job's log size whenever it grows; ``Last-Event-ID`` resumes."""
     log_job = request.args.get("log") or None
     if log_job is not None:
-        _visible_job(log_job)
+        log_job = _visible_job(log_job).id
     svc = services()
     hub = svc.live
     hub.ensure_started()

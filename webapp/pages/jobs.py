@@ -6,15 +6,26 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import IntegerField, SelectField, SelectMultipleField
-from wtforms.validators import NumberRange, Optional
+from wtforms import IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms.validators import Length, NumberRange, Optional
 
 from storage.models import Job
 from storage.states import JobState, UnknownStateError
 from webapp.downloads import expired_message, log_response, member_response, output_response
 from webapp.formatting import human_bytes, human_seconds, job_seconds, utc
 from webapp.job_failure import failure_of
-from webapp.jobs import JobFilter, Submission, SubmitError, cancel_job, get_job_or_404, list_jobs, resubmit_job, submit_job
+from webapp.jobnotes import MAX_NAME, MAX_NOTES, MAX_TAG, MAX_TAGS, JobText, NotesError, clean_name, clean_notes, clean_tags
+from webapp.jobs import (
+    JobFilter,
+    Submission,
+    SubmitError,
+    cancel_job,
+    edit_job_text,
+    get_job_or_404,
+    list_jobs,
+    resubmit_job,
+    submit_job,
+)
 from webapp.outputs import csv_preview, safe_listing
 from webapp.pages.datasets import dataset_choices
 from webapp.paging import MAX_PAGE, clamped_arg
@@ -40,6 +51,16 @@ class UploadForm(FlaskForm):
     disk_limit = IntegerField("Disk limit (MiB)", validators=[Optional(), NumberRange(min=16)])
     # Names (the newest version when the job is submitted); the web layer resolves and checks them.
     datasets = SelectMultipleField("Datasets", choices=[], validate_choice=False)
+    name = StringField("Name", validators=[Optional(), Length(max=MAX_NAME)], description="the project's name when left empty")
+    tags = StringField("Tags", validators=[Optional(), Length(max=MAX_TAGS * (MAX_TAG + 1))], description="separated by commas")
+
+
+class NotesForm(FlaskForm):
+    """The job page's name, notes and tags, editable whatever the job's state."""
+
+    name = StringField("Name", validators=[Optional(), Length(max=MAX_NAME)])
+    notes = TextAreaField("Notes", validators=[Optional(), Length(max=MAX_NOTES)])
+    tags = StringField("Tags", validators=[Optional()], description="separated by commas")
 
 
 class CancelForm(FlaskForm):
@@ -67,12 +88,14 @@ def upload():
                 memory_limit=str(form.memory_limit.data) if form.memory_limit.data else None,
                 disk_limit=str(form.disk_limit.data) if form.disk_limit.data else None,
                 datasets=form.datasets.data or [],
+                name=form.name.data,
+                tags=form.tags.data,
             )
             job = submit_job(services(), current_user.id, submission)
         except SubmitError as exc:
             error = str(exc)
         else:
-            flash(f"Job {job.project} queued.", "success")
+            flash(f"Job {job.name} queued.", "success")
             return redirect(url_for("pages.job", job_id=job.id))
     elif form.errors:
         error = "; ".join(f"{form[name].label.text}: {', '.join(messages)}" for name, messages in form.errors.items())
@@ -87,6 +110,8 @@ def results():
         status=request.args.get("status") or None,
         project=(request.args.get("project") or "").strip() or None,
         runtime=request.args.get("runtime") or None,
+        name=(request.args.get("name") or "").strip() or None,
+        tag=(request.args.get("tag") or "").strip() or None,
     )
     page = clamped_arg("page", 1, 1, MAX_PAGE)
     try:
@@ -132,9 +157,36 @@ def job(job_id: str):
         record = get_job_or_404(session, job_id, current_user.id, current_user.is_admin)
         owner = record.owner.name
         failure = failure_of(services().store, session, record)
+    notes_form = NotesForm(formdata=None, name=record.name, notes=record.notes, tags=", ".join(record.tags or []))
     return render_template(
-        "pages/job.html", job=record, owner=owner, failure=failure, cancel_form=CancelForm(), **_outputs_context(record)
+        "pages/job.html",
+        job=record,
+        owner=owner,
+        failure=failure,
+        cancel_form=CancelForm(),
+        notes_form=notes_form,
+        **_outputs_context(record),
     )
+
+
+@bp.post("/jobs/<job_id>/notes")
+@login_required
+def notes(job_id: str):
+    form = NotesForm()
+    if not form.validate_on_submit():
+        flash("; ".join(f"{form[name].label.text}: {', '.join(messages)}" for name, messages in form.errors.items()) or "the form expired; reload the page", "error")
+        return redirect(url_for("pages.job", job_id=job_id))
+    try:
+        text = JobText(name=clean_name(form.name.data or ""), notes=clean_notes(form.notes.data or ""), tags=clean_tags(form.tags.data or ""))
+    except NotesError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("pages.job", job_id=job_id))
+    with services().db.session() as session:
+        record = get_job_or_404(session, job_id, current_user.id, current_user.is_admin)
+        edit_job_text(record, text)
+        job_id = record.id
+    flash("Saved the name, notes and tags.", "success")
+    return redirect(url_for("pages.job", job_id=job_id))
 
 
 @bp.route("/jobs/<job_id>/outputs")
@@ -163,7 +215,7 @@ def resubmit(job_id: str):
     except SubmitError as exc:
         flash(str(exc), "error")
         return redirect(url_for("pages.job", job_id=job_id))
-    flash(f"Resubmitted {job.project} as a new job.", "success")
+    flash(f"Resubmitted {job.name} as a new job.", "success")
     return redirect(url_for("pages.job", job_id=job.id))
 
 

@@ -93,7 +93,7 @@
     if (!template || !body) return null;
     const row = template.content.firstElementChild.cloneNode(true);
     row.dataset.jobId = job.id;
-    const link = row.querySelector('[data-field="project"]');
+    const link = row.querySelector('[data-field="name"]');
     link.href = `/jobs/${job.id}`;
     body.prepend(row);
     root.hidden = false;
@@ -117,8 +117,10 @@
       if (!row) return;
     }
     row.dataset.status = job.status;
-    fill(row, "project", job.project);
-    fill(row, "runtime", job.runtime);
+    fill(row, "name", job.name);
+    fill(row, "short_id", job.short_id);
+    fill(row, "reason", job.reason);
+    fill(row, "datasets", (job.datasets || []).join(", "));
     fill(row, "submitted_at", job.submitted_at);
     setBadge(row.querySelector('[data-field="status"]'), job.status, job.reason);
     applyDuration(row, job);
