@@ -16,7 +16,7 @@ from storage.db import Database
 from storage.limits import LimitDefaults
 from storage.objects import ObjectStore
 from storage.retention import RetentionConfig
-from webapp import auth, security, weblogging
+from webapp import auth, datasets, security, weblogging
 from webapp.accounts import dummy_hash
 from webapp.admin import metrics
 from webapp.admin import views as admin
@@ -79,7 +79,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
 
     auth.login_manager.init_app(app)
-    datasets_api.init_app(app)
+    datasets.init_app(app)
     api.csrf.init_app(app)
     api.csrf.exempt(api.bp)
     api.csrf.exempt(datasets_api.bp)

@@ -164,3 +164,15 @@ def end_all_sessions() -> None:
             end_sessions(user)
     logout_user()
     session.clear()
+
+
+def metrics_token_matches() -> bool:
+    """The request carries ``Authorization: Bearer $LABQUEUE_METRICS_TOKEN`` (Prometheus' token), and one is set."""
+    expected = services().config.metrics_token
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), expected.encode())
+
+
+def may_see_details() -> bool:
+    """Prometheus' token, or a logged-in admin: who may see how busy the lab is and which machines serve it."""
+    return metrics_token_matches() or (current_user.is_authenticated and current_user.is_admin)

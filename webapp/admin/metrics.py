@@ -5,31 +5,20 @@ Metrics name users' projects nowhere, but they do tell how busy the lab is; so t
 
 from __future__ import annotations
 
-import hmac
-
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response
 from flask_login import current_user
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from webapp.admin.collector import LabqueueCollector
+from webapp.auth import metrics_token_matches
 from webapp.services import services
 
 bp = Blueprint("metrics", __name__)
 
 
-def _token_matches(expected: str | None) -> bool:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), expected.encode())
-
-
-def may_see_details() -> bool:
-    """Prometheus' token, or a logged-in admin: who may see how busy the lab is and which machines serve it."""
-    return _token_matches(services().config.metrics_token) or (current_user.is_authenticated and current_user.is_admin)
-
-
 @bp.get("/metrics")
 def metrics():
-    if not _token_matches(services().config.metrics_token):
+    if not metrics_token_matches():
         if not current_user.is_authenticated:
             challenge = {"WWW-Authenticate": 'Bearer realm="labqueue metrics"'}
             message = "send Authorization: Bearer <LABQUEUE_METRICS_TOKEN>, or log in as an admin\n"

@@ -4,59 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, jsonify, request
-from flask_login import current_user
+from flask import Blueprint, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from storage.archive import ArchiveLimits
 from storage.dataset_readings import ingest_readings
 from storage.dataset_uploads import UploadPart, create_version
-from storage.datasets import Actor, DatasetError, get_dataset, list_datasets, ready_versions
+from storage.datasets import DatasetError, get_dataset, list_datasets, ready_versions
 from storage.models import Dataset, DatasetVersion
 from storage.readings import Checked
 from webapp.api import routes as api
+from webapp.datasets import actor, archive_limits, too_large_message
 from webapp.jobs import iso
 from webapp.services import services
 
 bp = Blueprint("datasets_api", __name__, url_prefix="/api/v1")
 bp.before_request(api.require_login)
 
-MIB = 2**20
-JSON_READINGS_MAX_BYTES = 64 * MIB  # JSON is parsed in memory; larger batches come as a CSV file
-UNPACK_FACTOR = 8  # a dataset zip may unpack to this many times the upload limit (per-entry bomb checks still apply)
-UPLOAD_ENDPOINTS = {"datasets_api.create_dataset", "datasets_api.append_readings", "dataset_pages.index"}
 STATUS = {"no_file": 400, "forbidden": 403, "not_found": 404, "busy": 409, "cannot_append": 409, "storage_unavailable": 503}
-
-
-def init_app(app: Flask) -> None:
-    """Register the upload limit of dataset requests; call before CSRFProtect.init_app, whose check reads the form."""
-    app.before_request(_dataset_upload_limit)
-
-
-def _dataset_upload_limit() -> None:
-    if request.endpoint in UPLOAD_ENDPOINTS:
-        limit = services().config.max_dataset_upload_bytes + MIB
-        request.max_content_length = JSON_READINGS_MAX_BYTES if request.is_json else limit
-
-
-def archive_limits() -> ArchiveLimits:
-    limit = services().config.max_dataset_upload_bytes
-    return ArchiveLimits(max_upload_bytes=limit, max_total_uncompressed=UNPACK_FACTOR * limit)
-
-
-def actor() -> Actor:
-    return Actor(current_user.id, current_user.name, current_user.is_admin)
 
 
 @bp.errorhandler(DatasetError)
 def dataset_error(exc: DatasetError):
     return api.error(STATUS.get(exc.code, 422), exc.code, str(exc))
-
-
-def too_large_message() -> str:
-    if request.is_json:
-        return f"JSON readings are limited to {JSON_READINGS_MAX_BYTES // MIB} MiB; send larger batches as a CSV file"
-    return f"a dataset upload is limited to {services().config.max_dataset_upload_bytes // MIB} MiB"
 
 
 @bp.errorhandler(413)  # by code: the app's own 413 handler (the job upload limit) would win over a class handler

@@ -9,9 +9,9 @@ from werkzeug.exceptions import HTTPException
 
 from storage.objects import ObjectStoreError
 from storage.states import UnknownStateError
-from webapp.admin.metrics import may_see_details
 from webapp.api.events import WRITE_TIMEOUT_SECONDS, StreamRequest, job_events, parse_last_event_id, peer_closed
 from webapp.api.openapi import openapi_document
+from webapp.auth import may_see_details
 from webapp.downloads import UNAVAILABLE, input_response, log_response, member_response, output_response, refuse_expired
 from webapp.health import check, public
 from webapp.job_failure import failure_of

@@ -18,7 +18,7 @@ from storage.dataset_layout import file_key, is_csv
 from storage.dataset_uploads import UploadPart, create_version
 from storage.datasets import DatasetError, get_dataset, list_datasets, ready_versions
 from storage.objects import ObjectStoreError
-from webapp.api.datasets import actor, archive_limits, too_large_message
+from webapp.datasets import actor, archive_limits, too_large_message
 from webapp.services import services
 
 LOGGER = logging.getLogger(__name__)
