@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +18,10 @@ from pathlib import Path
 import docker
 import pytest
 
+from consumer.sandbox import LABEL_JOB
 from storage.config import StorageConfig
 from storage.objects import ObjectStore
-from tests.conftest import ROOT, ApiUser, Process, make_user, start_producer, start_web
+from tests.conftest import ROOT, ApiUser, Process, make_user, make_zip, read_zip, start_producer, start_web
 from tests.private_servers import PrivateBroker, PrivateStore, server_settings
 
 TESTBED = ROOT / "scripts" / "testbed.sh"
@@ -148,3 +150,34 @@ def bed_admin(bed_stack: BedStack) -> ApiUser:
 
 def python_consumer_args(slots: int = 1) -> list[str]:
     return [sys.executable, "-m", "consumer", "--runtime", "python", "--slots", str(slots)]
+
+
+CODE = """
+import os, platform
+os.makedirs("output", exist_ok=True)
+with open("output/answer.txt", "w") as f:
+    f.write("42 from " + os.environ["LABQUEUE_JOB_ID"])
+print("ran on", platform.machine())
+"""
+
+
+def run_one_job(user: ApiUser) -> dict:
+    response = user.submit(make_zip({"code.py": CODE}), runtime="python")
+    assert response.status_code == 201, response.text
+    job = user.wait(response.json()["id"], timeout=180)
+    assert job["status"] == "succeeded", job
+    output = user.get(f"/api/v1/jobs/{job['id']}/output")
+    assert output.status_code == 200
+    assert read_zip(output.content)["answer.txt"] == f"42 from {job['id']}".encode()
+    return job
+
+
+def containers_made(client: docker.DockerClient, job_id: str, since: float) -> int:
+    """How many containers of the job this dockerd created since ``since``."""
+    events = client.events(since=int(since), until=int(time.time()) + 1, decode=True, filters={"type": "container", "event": "create", "label": f"{LABEL_JOB}={job_id}"})
+    return sum(1 for _ in events)
+
+
+def consumers_seen(admin: ApiUser) -> dict[str, str]:
+    """Consumer name -> host, as admin health shows them."""
+    return {c["name"]: c["host"] for c in admin.get("/api/v1/health").json().get("consumers", [])}

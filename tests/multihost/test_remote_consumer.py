@@ -9,40 +9,18 @@ from contextlib import closing
 import docker
 import pytest
 
-from consumer.sandbox import LABEL_JOB
 from tests.admin_helpers import wait_for
-from tests.conftest import ApiUser, Process, make_zip, read_zip
-from tests.multihost.conftest import WORKER_IMAGE, Bed, BedStack, Host, python_consumer_args
-
-CODE = """
-import os, platform
-os.makedirs("output", exist_ok=True)
-with open("output/answer.txt", "w") as f:
-    f.write("42 from " + os.environ["LABQUEUE_JOB_ID"])
-print("ran on", platform.machine())
-"""
-
-
-def run_one_job(user: ApiUser) -> dict:
-    response = user.submit(make_zip({"code.py": CODE}), runtime="python")
-    assert response.status_code == 201, response.text
-    job = user.wait(response.json()["id"], timeout=180)
-    assert job["status"] == "succeeded", job
-    output = user.get(f"/api/v1/jobs/{job['id']}/output")
-    assert output.status_code == 200
-    assert read_zip(output.content)["answer.txt"] == f"42 from {job['id']}".encode()
-    return job
-
-
-def containers_made(client: docker.DockerClient, job_id: str, since: float) -> int:
-    """How many containers of the job this dockerd created since ``since``."""
-    events = client.events(since=int(since), until=int(time.time()) + 1, decode=True, filters={"type": "container", "event": "create", "label": f"{LABEL_JOB}={job_id}"})
-    return sum(1 for _ in events)
-
-
-def consumers_seen(admin: ApiUser) -> dict[str, str]:
-    """Consumer name -> host, as admin health shows them."""
-    return {c["name"]: c["host"] for c in admin.get("/api/v1/health").json().get("consumers", [])}
+from tests.conftest import ApiUser, Process
+from tests.multihost.conftest import (
+    WORKER_IMAGE,
+    Bed,
+    BedStack,
+    Host,
+    consumers_seen,
+    containers_made,
+    python_consumer_args,
+    run_one_job,
+)
 
 
 @pytest.fixture
