@@ -28,6 +28,8 @@ from storage.config import StorageConfig
 from storage.objects import ObjectStore
 from tests.package_index import PackageIndex, wheel_bytes
 
+pytest_plugins = ("tests.multihost.bed",)  # the multi-host test bed's fixtures, for tests/multihost and tests/compose
+
 ROOT = Path(__file__).resolve().parent.parent
 ENV_FILE = Path(os.environ.get("LABQUEUE_VAR", ROOT / "var")) / "labqueue.env"
 GUNICORN_CONFIG = ["--config", str(ROOT / "webapp" / "gunicorn_conf.py")]  # as `make up` runs the web

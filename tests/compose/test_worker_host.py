@@ -13,24 +13,13 @@ from pathlib import Path
 from tests.admin_helpers import wait_for
 from tests.compose.conftest import TEST_IMAGES, clean_environ, run
 from tests.conftest import ApiUser
-from tests.multihost.conftest import (  # noqa: F401 - the test bed's fixtures, used here too
-    TESTBED,
-    Bed,
-    BedStack,
-    bed,
-    bed_admin,
-    bed_stack,
-    bed_user,
-    consumers_seen,
-    containers_made,
-    run_one_job,
-)
+from tests.multihost.bed import TESTBED, Bed, BedStack, consumers_seen, containers_made, run_one_job
 
 IMAGES = {key: TEST_IMAGES[key] for key in ("LABQUEUE_APP_IMAGE", "LABQUEUE_WORKER_PYTHON_IMAGE", "LABQUEUE_BUILD_PROXY_IMAGE")}
 
 
 def test_worker_yml_on_another_host(
-    built: None, bed: Bed, bed_stack: BedStack, bed_user: ApiUser, bed_admin: ApiUser, tmp_path: Path  # noqa: F811
+    built: None, bed: Bed, bed_stack: BedStack, bed_user: ApiUser, bed_admin: ApiUser, tmp_path: Path
 ) -> None:
     host = bed.hosts["w2"]
     host.load(*IMAGES.values())

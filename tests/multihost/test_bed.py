@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from tests.multihost.conftest import Bed, BedStack
+from tests.multihost.bed import Bed, BedStack
 
 
 def listening(session: int) -> set[str]:

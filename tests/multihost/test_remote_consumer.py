@@ -11,7 +11,7 @@ import pytest
 
 from tests.admin_helpers import wait_for
 from tests.conftest import ApiUser, Process
-from tests.multihost.conftest import (
+from tests.multihost.bed import (
     WORKER_IMAGE,
     Bed,
     BedStack,

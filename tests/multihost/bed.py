@@ -1,11 +1,13 @@
 """The test bed of scripts/testbed.sh: worker hosts in network namespaces on a bridge of this machine, each with a
 dockerd of its own, and the main host's broker, object store, producer and web listening on the bridge address.
+A plugin of the root conftest (pytest_plugins): tests/multihost and tests/compose share one bed per session.
 
 A consumer on a worker host is started inside that host's namespaces and told only what the README tells an admin
 of another machine: the broker URL and the object store's endpoint and keys (server_settings)."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -21,7 +23,7 @@ import pytest
 from consumer.sandbox import LABEL_JOB
 from storage.config import StorageConfig
 from storage.objects import ObjectStore
-from tests.conftest import ROOT, ApiUser, Process, make_user, make_zip, read_zip, start_producer, start_web
+from tests.conftest import ENV_FILE, ROOT, ApiUser, Process, make_user, make_zip, read_zip, start_producer, start_web
 from tests.private_servers import PrivateBroker, PrivateStore, server_settings
 
 TESTBED = ROOT / "scripts" / "testbed.sh"
@@ -69,24 +71,28 @@ def interfaces() -> set[str]:
 
 @pytest.fixture(scope="session")
 def bed() -> Iterator[Bed]:
-    assert not {name for name in interfaces() if name.startswith("lqtb")}, "a test bed is up already: scripts/testbed.sh down"
-    before = {name for name in interfaces() if not name.startswith(("veth", "br-"))}  # other tests' networks come and go
-    testbed("up", str(HOSTS))
-    try:
-        values = dict(line.split("=", 1) for line in testbed("env").split())
-        hosts = {
-            key: Host(key, values[f"LABQUEUE_TESTBED_{key.upper()}_NAME"], values[f"LABQUEUE_TESTBED_{key.upper()}_ADDR"],
-                      values[f"LABQUEUE_TESTBED_{key.upper()}_DOCKER_HOST"])
-            for key in (f"w{i}" for i in range(1, HOSTS + 1))
-        }
-        yield Bed(values["LABQUEUE_TESTBED_MAIN"], hosts)
-    finally:
+    # One bed on the machine at a time: a second session waits for the first (their names and addresses are the
+    # same). Under the lock, a bed that is up was left by a session that died: it goes first.
+    with (ENV_FILE.parent / "testbed.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         testbed("down")
-        # Down leaves the machine's interfaces as they were (docker0 above all), and no link or namespace of the bed.
-        after = interfaces()
-        assert before <= after, f"interfaces gone: {sorted(before - after)}"
-        assert not {name for name in after if name.startswith("lqtb")}, f"left: {sorted(after)}"
-        assert not [ns for ns in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout.split() if ns.startswith("lqtb-")]
+        before = {name for name in interfaces() if not name.startswith(("veth", "br-"))}  # other tests' networks come and go
+        try:
+            testbed("up", str(HOSTS))
+            values = dict(line.split("=", 1) for line in testbed("env").split())
+            hosts = {
+                key: Host(key, values[f"LABQUEUE_TESTBED_{key.upper()}_NAME"], values[f"LABQUEUE_TESTBED_{key.upper()}_ADDR"],
+                          values[f"LABQUEUE_TESTBED_{key.upper()}_DOCKER_HOST"])
+                for key in (f"w{i}" for i in range(1, HOSTS + 1))
+            }
+            yield Bed(values["LABQUEUE_TESTBED_MAIN"], hosts)
+        finally:
+            testbed("down")
+            # Down leaves the machine's interfaces as they were (docker0 above all), and no link or namespace of the bed.
+            after = interfaces()
+            assert before <= after, f"interfaces gone: {sorted(before - after)}"
+            assert not {name for name in after if name.startswith("lqtb")}, f"left: {sorted(after)}"
+            assert not [ns for ns in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout.split() if ns.startswith("lqtb-")]
 
 
 @dataclass
