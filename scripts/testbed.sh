@@ -3,7 +3,8 @@
 # A test bed of N worker hosts (default 2, or LABQUEUE_TESTBED_HOSTS) on this
 # one machine, for tests/multihost:
 #   - a bridge lqtb0 with the main host's address 10.77.0.1/24
-#     (LABQUEUE_TESTBED_NET=10.77.0 picks another /24);
+#     (LABQUEUE_TESTBED_NET=10.77.0 picks another /24), and one iptables rule
+#     letting frames from lqtb0 to lqtb0 through the machine's FORWARD chain;
 #   - hosts w1..wN: each a network namespace lqtb-wN joined to the bridge by a
 #     veth pair (lqtb-wN here, eth0 there, address 10.77.0.1N), with no route
 #     beyond the bridge: all their traffic stays on this machine;
@@ -15,7 +16,7 @@
 # 10.77.0.1 themselves.
 #   up     makes what is missing (idempotent); on failure removes everything
 #   down   stops each host's processes, removes namespaces, links, the bridge,
-#          and the hosts' state but their images (kept to make the next up
+#          its iptables rule and the hosts' state but their images (kept to make the next up
 #          quick); --purge removes those too
 #   env    prints the test bed's addresses and sockets as KEY=VALUE lines
 #   exec   runs CMD on HOST (its network, its host name, DOCKER_HOST its dockerd)
@@ -28,6 +29,7 @@ NET=${LABQUEUE_TESTBED_NET:-10.77.0}
 BRIDGE=lqtb0
 STATE=$LABQUEUE_VAR/testbed
 TIMEOUT=${LABQUEUE_DOCKER_START_TIMEOUT:-90}
+FORWARD_RULE=(-i "$BRIDGE" -o "$BRIDGE" -m comment --comment labqueue-testbed -j ACCEPT)
 
 host_dir() { echo "$STATE/$1"; }
 host_ns() { echo "lqtb-$1"; }
@@ -52,6 +54,9 @@ ensure_bridge() {
     fi
     ip addr replace "$NET.1/24" dev "$BRIDGE"
     ip link set "$BRIDGE" up
+    # Bridged frames pass the machine's FORWARD chain (br_netfilter), whose policy Docker sets to DROP: let hosts
+    # talk to each other on the bridge, and only there.
+    iptables -C FORWARD "${FORWARD_RULE[@]}" 2>/dev/null || iptables -I FORWARD 1 "${FORWARD_RULE[@]}"
 }
 
 ensure_link() {
@@ -187,6 +192,7 @@ cmd_down() {
         step "$h removed"
     done
     if ip link show "$BRIDGE" >/dev/null 2>&1; then ip link del "$BRIDGE"; fi
+    while iptables -C FORWARD "${FORWARD_RULE[@]}" 2>/dev/null; do iptables -D FORWARD "${FORWARD_RULE[@]}"; done
     if [[ ${1:-} == --purge ]]; then rm -rf "$STATE"; fi
     step "test bed down"
 }

@@ -64,3 +64,25 @@ def test_a_worker_host_reaches_the_bridge_and_nothing_beyond(bed: Bed, bed_stack
     assert probe(bed.main, broker_port) == "connected"
     # The machine's own address outside the bed: no route from a worker host (ENETUNREACH), though it listens there.
     assert probe(outside_address(), "22") == "OSError 101"
+
+
+LISTENER = """
+import socket, sys
+server = socket.create_server((sys.argv[1], 0))
+print("listening", server.getsockname()[1], flush=True)
+server.settimeout(60)
+server.accept()[0].close()
+"""
+
+
+def test_worker_hosts_reach_each_other_on_the_bridge(bed: Bed, tmp_path) -> None:
+    """Frames between two hosts cross the bridge, where the machine's FORWARD policy (Docker's DROP) applies."""
+    w1, w2 = bed.hosts["w1"], bed.hosts["w2"]
+    listener = w2.start("listener-w2", [sys.executable, "-c", LISTENER, w2.address], {"PATH": os.environ["PATH"]}, tmp_path)
+    try:
+        listener.wait_for_log("listening", timeout=30)
+        port = listener.log().split()[1]
+        args = ["scripts/testbed.sh", "exec", w1.key, sys.executable, "-c", PROBE, w2.address, port]
+        assert subprocess.run(args, capture_output=True, text=True, check=True, timeout=60).stdout.strip() == "connected"
+    finally:
+        listener.stop()
