@@ -54,13 +54,13 @@ def make_accounts(stack: Stack, researchers: int, scripts: int) -> list[str]:
     script's jobs are its researcher's, so that researcher's results page must hear them too."""
     db = Database(database_url(stack.env))
     tokens = []
-    with db.session() as session:
-        for index in range(researchers):
-            name, password = f"researcher{index:02d}", secrets.token_urlsafe(12)
+    for index in range(researchers):  # a transaction each: one for all would hold SQLite's write lock through 50 hashes
+        name, password = f"researcher{index:02d}", secrets.token_urlsafe(12)
+        with db.session() as session:
             user = create_user(session, name, password)
-            LAB.accounts.append(Credentials(name, password))
             if index < scripts:
                 tokens.append(create_token(session, user, "lab-day-script"))
+        LAB.accounts.append(Credentials(name, password))
     return tokens
 
 
@@ -68,7 +68,8 @@ def script_loop(url: str, token: str, project: Path, stop: gevent.event.Event, e
     """A researcher's script: `labqueue submit project.zip --wait` (the installed CLI, a process of its own), a
     pause, again, until told to stop. Each run counts in Locust's figures as one request named after the CLI."""
     with tempfile.TemporaryDirectory(prefix="labqueue-lab-day-home-") as home:
-        env = {"PATH": os.environ["PATH"], "HOME": home, "LABQUEUE_URL": url, "LABQUEUE_TOKEN": token}
+        tree = {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}  # the client of the tree run
+        env = {"PATH": os.environ["PATH"], "HOME": home, "LABQUEUE_URL": url, "LABQUEUE_TOKEN": token, **tree}
         while not stop.is_set():
             started = time.perf_counter()
             try:

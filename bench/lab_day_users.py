@@ -90,7 +90,8 @@ class LiveStream:
                     exception=exc, context={},
                 )
             finally:
-                response.close()
+                if response.raw is not None:  # None when the connection failed (Locust's stand-in response)
+                    response.close()
             self.reconnects += 1
             gevent.sleep(RETRY_SECONDS)
 

@@ -6,7 +6,10 @@ import functools
 import hashlib
 import re
 import secrets
+import sys
+from collections.abc import Callable
 from datetime import timedelta
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,6 +23,31 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 MIN_PASSWORD = 8
 
 
+T = TypeVar("T")
+
+
+def _off_the_loop(function: Callable[..., T], *args: str) -> T:
+    """Run a password hash on a real thread when gevent serves the web (gunicorn_conf patches the master).
+
+    A hash is deliberately slow (scrypt: ~0.1 s of CPU, seconds on a busy machine) and releases the GIL, but in a
+    gevent worker it would still freeze every other connection of that worker, open live streams among them, for
+    as long as it runs; on gevent's thread pool only the greenlet that asked waits."""
+    if "gevent" in sys.modules:
+        from gevent import get_hub, monkey
+
+        if monkey.is_module_patched("threading"):
+            return get_hub().threadpool.apply(function, args)
+    return function(*args)
+
+
+def hash_password(password: str) -> str:
+    return _off_the_loop(generate_password_hash, password)
+
+
+def password_matches(password_hash: str, password: str) -> bool:
+    return _off_the_loop(check_password_hash, password_hash, password)
+
+
 class AccountError(ValueError):
     """A user or token request that cannot be granted; the message says why."""
 
@@ -31,7 +59,7 @@ def create_user(session: Session, name: str, password: str, is_admin: bool = Fal
         raise AccountError(f"a password has at least {MIN_PASSWORD} characters")
     if session.scalar(select(User).where(User.name == name)) is not None:
         raise AccountError(f"user {name!r} exists already")
-    user = User(name=name, password_hash=generate_password_hash(password), is_admin=is_admin)
+    user = User(name=name, password_hash=hash_password(password), is_admin=is_admin)
     session.add(user)
     session.flush()
     return user
@@ -40,14 +68,14 @@ def create_user(session: Session, name: str, password: str, is_admin: bool = Fal
 @functools.cache
 def dummy_hash() -> str:
     """A hash no password matches, made as real ones are: checking it costs what checking a user's costs."""
-    return generate_password_hash(secrets.token_urlsafe(32))
+    return hash_password(secrets.token_urlsafe(32))
 
 
 def authenticate(session: Session, name: str, password: str) -> User | None:
     """The user, if the name and password match an active account. Every answer costs one password check, so
     the time it takes does not tell which user names exist."""
     user = session.scalar(select(User).where(User.name == name))
-    matches = check_password_hash(user.password_hash if user is not None else dummy_hash(), password)
+    matches = password_matches(user.password_hash if user is not None else dummy_hash(), password)
     if user is None or not matches or not user.is_active:
         return None
     return user
@@ -61,11 +89,11 @@ def end_sessions(user: User) -> None:
 def change_password(session: Session, user_id: int, old: str, new: str) -> User:
     """The user's own change: the old password first; every session of theirs ends."""
     user = session.get(User, user_id)
-    if user is None or not check_password_hash(user.password_hash, old):
+    if user is None or not password_matches(user.password_hash, old):
         raise AccountError("the current password is wrong")
     if len(new) < MIN_PASSWORD:
         raise AccountError(f"a password has at least {MIN_PASSWORD} characters")
-    user.password_hash = generate_password_hash(new)
+    user.password_hash = hash_password(new)
     end_sessions(user)
     return user
 

@@ -10,10 +10,14 @@ import re
 import selectors
 import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
+import psutil
 import pytest
 import requests
 
@@ -193,6 +197,57 @@ def test_a_fresh_web_reports_live_updates_ok_from_its_first_answer(test_env, log
         assert reports == ["ok"] * len(reports)
     finally:
         web.stop()
+
+
+def test_when_the_worker_holding_a_cli_stream_dies_the_cli_reconnects_and_reports_the_end(
+    test_env, log_dir, python_consumer, tmp_path
+) -> None:
+    """`make up`'s case: one gunicorn, several workers. `labqueue submit --wait` follows its job on a stream; the
+    worker holding that stream is killed; the CLI reconnects (to another worker, with Last-Event-ID) and exits 0 when
+    the job ends."""
+    web, url = start_web(test_env, log_dir, name="web-worker-dies")
+    try:
+        user = make_user(test_env, url)
+        project = tmp_path / "slow.zip"
+        project.write_bytes(make_zip({"code.py": "import time\ntime.sleep(15)\nprint('done')\n"}))
+        tree = {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LABQUEUE_URL": url, "LABQUEUE_TOKEN": user.token, **tree}
+        cli = subprocess.Popen(
+            [str(Path(sys.executable).parent / "labqueue"), "submit", str(project), "--wait"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            job_id = cli.stdout.readline().strip()
+            user.wait(job_id, until={"running"}, timeout=120)  # the CLI follows it on its stream by now
+            holder = stream_holder(web, cli.pid, int(urlsplit(url).port))
+            os.kill(holder, signal.SIGKILL)
+            _, err = cli.communicate(timeout=180)
+        finally:
+            if cli.poll() is None:
+                cli.kill()
+                cli.wait()
+        assert cli.returncode == 0, err
+        assert "event stream lost" in err, err  # it was this CLI's stream that died
+        assert f"{job_id} succeeded" in err
+        assert not psutil.pid_exists(holder) or psutil.Process(holder).status() == psutil.STATUS_ZOMBIE
+        assert user.get(f"/api/v1/jobs/{job_id}").json()["status"] == "succeeded"
+    finally:
+        web.stop()
+
+
+def stream_holder(web: Process, client_pid: int, port: int, timeout: float = 30) -> int:
+    """The gunicorn worker holding the client's connection to ``port``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        client_ports = {
+            c.laddr.port for c in psutil.Process(client_pid).net_connections("tcp")
+            if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
+        }
+        for worker in psutil.Process(web.popen.pid).children():
+            if any(c.laddr.port == port and c.raddr and c.raddr.port in client_ports for c in worker.net_connections("tcp")):
+                return worker.pid
+        time.sleep(0.2)
+    raise AssertionError("no worker holds the client's connection")
 
 
 def kill(process: Process) -> None:

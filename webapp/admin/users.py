@@ -7,11 +7,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from werkzeug.security import generate_password_hash
 
 from storage.limits import GIB, LimitDefaults, UserLimits, active_count, limits_of, queued_count, stored_output_bytes
 from storage.models import User
-from webapp.accounts import MIN_PASSWORD, AccountError, end_sessions
+from webapp.accounts import MIN_PASSWORD, AccountError, end_sessions, hash_password
 
 
 def generated_password() -> str:
@@ -70,7 +69,7 @@ def reset_password(session: Session, user_id: int, password: str | None) -> tupl
     if len(password) < MIN_PASSWORD:
         raise AccountError(f"a password has at least {MIN_PASSWORD} characters")
     user = get_user(session, user_id)
-    user.password_hash = generate_password_hash(password)
+    user.password_hash = hash_password(password)
     end_sessions(user)
     return user, password
 
