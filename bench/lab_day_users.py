@@ -33,7 +33,8 @@ SMALL_JOB = project_zip(
 )
 END_HEARD_TIMEOUT = 180.0  # seconds a job page waits for its job's end before that counts as a failure
 RETRY_SECONDS = 2.0  # the retry the server's streams announce; EventSource waits this long before reconnecting
-STREAM_READ_TIMEOUT = 60.0  # heartbeats come every 15 s: a stream silent for this long is broken
+STREAM_READ_TIMEOUT = 60.0
+LOGIN_TRIES = 5  # heartbeats come every 15 s: a stream silent for this long is broken
 
 
 @dataclass
@@ -124,13 +125,16 @@ class Researcher(HttpUser):
 
     def on_start(self) -> None:
         self.account = LAB.accounts.pop(0)
-        page = self.client.get("/login", name="GET /login")
-        with self.client.post(
-            "/login", data={"name": self.account.name, "password": self.account.password, "csrf_token": _csrf(page.text)},
-            allow_redirects=False, name="POST /login", catch_response=True,
-        ) as response:
-            if response.status_code != 302:
+        for _ in range(LOGIN_TRIES):  # a researcher whose login broke off tries again (each failure still counts)
+            page = self.client.get("/login", name="GET /login")
+            with self.client.post(
+                "/login", data={"name": self.account.name, "password": self.account.password, "csrf_token": _csrf(page.text)},
+                allow_redirects=False, name="POST /login", catch_response=True,
+            ) as response:
+                if response.status_code == 302:
+                    break
                 response.failure(f"login refused: {response.status_code}")
+            gevent.sleep(RETRY_SECONDS)
         self.client.get("/jobs", name="GET /jobs (results page)")
         self.results = LiveStream(self.client, self.account.name, "results page")
         LAB.streams.append(self.results)
