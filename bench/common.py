@@ -38,7 +38,7 @@ class Client:
         """LABQUEUE_URL (default http://127.0.0.1:8000) and LABQUEUE_TOKEN, or a token made for the admin."""
         url = os.environ.get("LABQUEUE_URL", "http://127.0.0.1:8000")
         token = os.environ.get("LABQUEUE_TOKEN") or subprocess.run(
-            [str(ROOT / ".venv/bin/labqueue"), "create-token", "admin", "--token-name", "bench"],
+            [str(ROOT / ".venv/bin/labqueue-admin"), "create-token", "admin", "--token-name", "bench"],
             check=True, capture_output=True, text=True, cwd=ROOT,
         ).stdout.strip()
         return cls(url, token)

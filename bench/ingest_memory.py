@@ -90,7 +90,7 @@ def free_port() -> int:
 
 
 def cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
-    done = subprocess.run([str(ROOT / ".venv/bin/labqueue"), *args], env=env, input=stdin, capture_output=True, text=True, check=True, cwd=ROOT)
+    done = subprocess.run([str(ROOT / ".venv/bin/labqueue-admin"), *args], env=env, input=stdin, capture_output=True, text=True, check=True, cwd=ROOT)
     return done.stdout.strip()
 
 

@@ -21,7 +21,7 @@ from locust import HttpUser, between, task
 from locust.clients import HttpSession
 
 from bench.common import TERMINAL, project_zip
-from webapp.client import parse_events
+from client.api import parse_events
 
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 # A small analysis: a few lines of log, a CSV in output/.

@@ -77,8 +77,8 @@ def private_stack(slots: int, web_workers: int = 4, consumers: int = 1, access_l
             url = f"http://127.0.0.1:{port}"
             _wait_http(url + "/login")
             password = secrets.token_urlsafe(12)
-            subprocess.run([str(BIN / "labqueue"), "create-user", "bench", "--admin", "--password-stdin"], input=password + "\n", env=env, check=True, capture_output=True, text=True)
-            token = subprocess.run([str(BIN / "labqueue"), "create-token", "bench"], env=env, check=True, capture_output=True, text=True).stdout.strip()
+            subprocess.run([str(BIN / "labqueue-admin"), "create-user", "bench", "--admin", "--password-stdin"], input=password + "\n", env=env, check=True, capture_output=True, text=True)
+            token = subprocess.run([str(BIN / "labqueue-admin"), "create-token", "bench"], env=env, check=True, capture_output=True, text=True).stdout.strip()
             _wait_consumers(url, token, consumers)
             web = next(p for p, _ in processes if p.args == commands["web"])
             children = subprocess.run(["pgrep", "-P", str(web.pid)], check=False, capture_output=True, text=True).stdout.split()

@@ -19,9 +19,9 @@ import requests
 
 from bench.common import RESULTS
 from bench.stack import Stack, private_stack
+from client.api import Client, ClientConfig
 from storage.config import StorageConfig
 from storage.objects import ObjectStore
-from webapp.client import Client, ClientConfig
 
 CHUNK = 4 * 2**20
 

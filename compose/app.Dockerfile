@@ -1,5 +1,5 @@
 # labqueue's own services in one image: web (gunicorn), producer, consumer and
-# the labqueue command. Built by docker compose (docker-compose.override.yml)
+# the labqueue-admin command. Built by docker compose (docker-compose.override.yml)
 # from the repository's root; .dockerignore keeps the context to the packages.
 # Where no registry can be reached: PYTHON_IMAGE=labqueue/local-python:3.11
 # (compose/.env.local, built by scripts/compose-images.sh).

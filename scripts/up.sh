@@ -28,8 +28,8 @@ start() {
     step "started $name (pid $!, log var/log/$name.log)"
 }
 
-"$LABQUEUE_VENV/bin/labqueue" ensure-admin --password-file "$LABQUEUE_VAR/admin-password"
-"$LABQUEUE_VENV/bin/labqueue" seed-demo
+"$LABQUEUE_VENV/bin/labqueue-admin" ensure-admin --password-file "$LABQUEUE_VAR/admin-password"
+"$LABQUEUE_VENV/bin/labqueue-admin" seed-demo
 start producer "$LABQUEUE_VENV/bin/python" -m producer
 start consumer-python "$LABQUEUE_VENV/bin/python" -m consumer --runtime python --slots "$LABQUEUE_PYTHON_SLOTS"
 start consumer-matlab "$LABQUEUE_VENV/bin/python" -m consumer --runtime matlab --slots "$LABQUEUE_MATLAB_SLOTS"
@@ -42,6 +42,6 @@ cat <<MSG
 
 labqueue is running: http://$LABQUEUE_BIND
   log in as:  admin
-  password:   $(cat "$LABQUEUE_VAR/admin-password" 2>/dev/null || echo "(set earlier; reset with: .venv/bin/labqueue create-user ...)")
+  password:   $(cat "$LABQUEUE_VAR/admin-password" 2>/dev/null || echo "(set earlier; reset with: .venv/bin/labqueue-admin create-user ...)")
   logs:       var/log/   stop with: make down
 MSG

@@ -1,7 +1,7 @@
 """Retention: a finished job's objects (input, output, log, markers) are removed once older than the configured age.
 
 The job's row stays, marked expired, so its history and accounting survive and downloads can say the files are
-gone (410) instead of failing obscurely. Run hourly by the producer, or by hand (``labqueue cleanup``, admin page).
+gone (410) instead of failing obscurely. Run hourly by the producer, or by hand (``labqueue-admin cleanup``, admin page).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from typing import TypeVar
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import GUNICORN_CONFIG, ApiUser, Process, free_port, labqueue_cli
+from tests.conftest import GUNICORN_CONFIG, ApiUser, Process, free_port, labqueue_admin
 
 T = TypeVar("T")
 SLEEPER = "import time\nprint('started', flush=True)\ntime.sleep({seconds})\nprint('done')\n"
@@ -84,18 +84,18 @@ def age_job(env: dict[str, str], job_id: str, days: float) -> None:
 
 
 def set_limits(env: dict[str, str], name: str, **limits: str) -> None:
-    """``labqueue set-limits NAME --max-running 2 ...`` (keys as the options, with _ for -)."""
+    """``labqueue-admin set-limits NAME --max-running 2 ...`` (keys as the options, with _ for -)."""
     options = [part for key, value in limits.items() for part in (f"--{key.replace('_', '-')}", value)]
-    result = labqueue_cli(env, "set-limits", name, *options)
+    result = labqueue_admin(env, "set-limits", name, *options)
     assert result.returncode == 0, result.stderr
 
 
 def named_user(env: dict[str, str], base_url: str, name: str, admin: bool = False) -> ApiUser:
     """A user with this name (make_user's are random), for pictures that read like a lab's."""
     password = secrets.token_urlsafe(12)
-    created = labqueue_cli(env, "create-user", name, "--password-stdin", *(["--admin"] if admin else []), stdin=password + "\n")
+    created = labqueue_admin(env, "create-user", name, "--password-stdin", *(["--admin"] if admin else []), stdin=password + "\n")
     assert created.returncode == 0, created.stderr
-    token = labqueue_cli(env, "create-token", name)
+    token = labqueue_admin(env, "create-token", name)
     assert token.returncode == 0, token.stderr
     return ApiUser(base_url, name, password, token.stdout.strip())
 

@@ -226,9 +226,10 @@ def live_server(test_env: dict[str, str], log_dir: Path, producer: Process) -> I
     process.stop()
 
 
-def labqueue_cli(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def labqueue_admin(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``labqueue-admin ARGS``, as its module: the tree under test's code, whatever console scripts the venv has."""
     return subprocess.run(
-        [str(Path(sys.executable).parent / "labqueue"), *args],
+        [sys.executable, "-m", "webapp.admin.cli", *args],
         env=env,
         cwd=ROOT,
         input=stdin,
@@ -241,7 +242,7 @@ def labqueue_cli(env: dict[str, str], *args: str, stdin: str | None = None) -> s
 
 @dataclass
 class ApiUser:
-    """A user of the REST API with a bearer token made by `labqueue create-token`."""
+    """A user of the REST API with a bearer token made by `labqueue-admin create-token`."""
 
     base_url: str
     name: str
@@ -275,9 +276,9 @@ class ApiUser:
 def make_user(env: dict[str, str], base_url: str, admin: bool = False) -> ApiUser:
     name = f"user-{secrets.token_hex(4)}"
     password = secrets.token_urlsafe(12)
-    created = labqueue_cli(env, "create-user", name, "--password-stdin", *(["--admin"] if admin else []), stdin=password + "\n")
+    created = labqueue_admin(env, "create-user", name, "--password-stdin", *(["--admin"] if admin else []), stdin=password + "\n")
     assert created.returncode == 0, created.stderr
-    token = labqueue_cli(env, "create-token", name)
+    token = labqueue_admin(env, "create-token", name)
     assert token.returncode == 0, token.stderr
     return ApiUser(base_url, name, password, token.stdout.strip())
 

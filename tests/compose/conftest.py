@@ -78,7 +78,7 @@ class Compose:
         return run([*command, *args], timeout=timeout, input=input)
 
     def labqueue(self, *args: str, input: str | None = None) -> str:
-        return self("exec", "-T", "web", "labqueue", *args, input=input)
+        return self("exec", "-T", "web", "labqueue-admin", *args, input=input)
 
 
 @dataclass
@@ -129,9 +129,9 @@ def wait_health(base_url: str, consumers: dict[str, int], timeout: float = 120) 
 
 
 def make_api(admin: Compose | list[str], base_url: str) -> Api:
-    """A fresh user and token, made with `labqueue` inside the web container (``admin``: compose, or a docker exec)."""
+    """A fresh user and token, made with `labqueue-admin` inside the web container (``admin``: compose, or a docker exec)."""
     name = f"user{secrets.token_hex(3)}"
-    cli = admin.labqueue if isinstance(admin, Compose) else (lambda *a, input=None: run([*admin, "labqueue", *a], input=input))
+    cli = admin.labqueue if isinstance(admin, Compose) else (lambda *a, input=None: run([*admin, "labqueue-admin", *a], input=input))
     cli("create-user", name, "--password-stdin", input=secrets.token_urlsafe(16) + "\n")
     return Api(base_url, cli("create-token", name).strip().splitlines()[-1])
 

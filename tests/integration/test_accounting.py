@@ -1,12 +1,12 @@
 """Accounting on the real stack: a job's CPU seconds and peak memory come from its container's cgroup statistics,
-its queue wait from its times; per-user totals come out of `labqueue usage`."""
+its queue wait from its times; per-user totals come out of `labqueue-admin usage`."""
 
 from __future__ import annotations
 
 import json
 
 from tests.admin_helpers import today
-from tests.conftest import ApiUser, labqueue_cli, make_user, make_zip
+from tests.conftest import ApiUser, labqueue_admin, make_user, make_zip
 
 # Burns 2 s of CPU, then says how much CPU the process used in all (interpreter start-up included).
 BURN_CPU = """
@@ -50,7 +50,7 @@ def test_usage_totals_per_user(test_env, live_server, python_consumer) -> None:
     user = make_user(test_env, live_server)
     jobs = [user.wait(user.submit(make_zip({"code.py": code})).json()["id"]) for code in (BURN_CPU, "raise SystemExit(2)")]
 
-    result = labqueue_cli(test_env, "usage", "--since", today(), "--json")
+    result = labqueue_admin(test_env, "usage", "--since", today(), "--json")
 
     assert result.returncode == 0, result.stderr
     mine = next(row for row in json.loads(result.stdout) if row["user"] == user.name)
@@ -59,6 +59,6 @@ def test_usage_totals_per_user(test_env, live_server, python_consumer) -> None:
     assert abs(mine["wall_seconds"] - sum(job["usage"]["wall_seconds"] for job in jobs)) < 1e-6
     assert abs(mine["queue_wait_seconds"] - sum(job["usage"]["queue_wait_seconds"] for job in jobs)) < 0.01
     assert mine["peak_memory_bytes"] == max(job["usage"]["peak_memory_bytes"] or 0 for job in jobs)
-    table = labqueue_cli(test_env, "usage", "--since", today()).stdout.splitlines()
+    table = labqueue_admin(test_env, "usage", "--since", today()).stdout.splitlines()
     assert table[0].split()[:4] == ["user", "jobs", "succeeded", "failed"]
     assert next(line.split() for line in table if line.startswith(user.name + " "))[1:4] == ["2", "1", "1"]

@@ -1,10 +1,14 @@
-"""The ``labqueue`` client commands against the running stack, with nothing but a URL and a token: no database,
-object store or broker settings in their environment."""
+"""The ``labqueue`` client commands against the running stack, run as on a researcher's laptop: nothing but a URL
+and a token in the environment (no database, object store or broker settings), and nothing importable but the
+client package, the standard library and requests with what requests needs."""
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import os
 import pty
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +17,8 @@ import pytest
 
 from tests.conftest import ROOT, ApiUser, make_user, make_zip
 
-LABQUEUE = str(Path(sys.executable).parent / "labqueue")
+# -S: no site-packages (the venv's server dependencies stay out of reach); -P: not the working directory either.
+LABQUEUE = [sys.executable, "-S", "-P", "-m", "client"]
 
 WRITES_CSV = """
 from pathlib import Path
@@ -30,17 +35,40 @@ def client_user(test_env, live_server, python_consumer) -> ApiUser:
     return make_user(test_env, live_server)
 
 
+def requirements(distribution: str) -> set[str]:
+    """``distribution`` and what it needs to run (extras left out), by distribution name."""
+    needed, todo = set(), [distribution]
+    while todo:
+        name = todo.pop()
+        if name not in needed:
+            needed.add(name)
+            todo += [re.split(r"[ <>=!~;\[]", spec)[0] for spec in importlib.metadata.requires(name) or [] if "extra ==" not in spec]
+    return needed
+
+
+@pytest.fixture(scope="module")
+def laptop(tmp_path_factory) -> Path:
+    """A folder that is the laptop's whole site-packages: the client of the tree under test, and requests' closure."""
+    site = tmp_path_factory.mktemp("laptop-site")
+    (site / "client").symlink_to(ROOT / "client")
+    for distribution in requirements("requests"):
+        for module in (importlib.metadata.distribution(distribution).read_text("top_level.txt") or distribution).split():
+            spec = importlib.util.find_spec(module)
+            assert spec is not None and spec.origin, module
+            source = Path(spec.origin).parent if spec.submodule_search_locations else Path(spec.origin)
+            (site / source.name).symlink_to(source)
+    return site
+
+
 @pytest.fixture
-def client_env(client_user: ApiUser, tmp_path: Path) -> dict[str, str]:
-    """What a researcher's laptop has: a PATH, a home, the server's URL and their token (and the PYTHONPATH of the
-    tree under test, if any, so the client run is the one being tested)."""
+def client_env(client_user: ApiUser, laptop: Path, tmp_path: Path) -> dict[str, str]:
+    """What a researcher's laptop has: a PATH, a home, the server's URL and their token."""
     home = str(tmp_path / "home")
-    tree = {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}
-    return {"PATH": "/usr/bin:/bin", "HOME": home, "LABQUEUE_URL": client_user.base_url, "LABQUEUE_TOKEN": client_user.token, **tree}
+    return {"PATH": "/usr/bin:/bin", "HOME": home, "LABQUEUE_URL": client_user.base_url, "LABQUEUE_TOKEN": client_user.token, "PYTHONPATH": str(laptop)}
 
 
 def run(env: dict[str, str], *args: str, cwd: Path = ROOT, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([LABQUEUE, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run([*LABQUEUE, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def test_submit_a_folder_wait_and_download(client_env: dict[str, str], client_user: ApiUser, tmp_path: Path) -> None:
@@ -164,7 +192,7 @@ def test_logs_strip_terminal_control_sequences(client_env: dict[str, str], clien
 
     # On a terminal the colours stay, and only they.
     leader, follower = pty.openpty()
-    with subprocess.Popen([LABQUEUE, "logs", job["id"]], env=client_env, stdout=follower, stderr=subprocess.DEVNULL) as process:
+    with subprocess.Popen([*LABQUEUE, "logs", job["id"]], env=client_env, stdout=follower, stderr=subprocess.DEVNULL) as process:
         os.close(follower)
         shown = b""
         while chunk := _read(leader):

@@ -1,4 +1,4 @@
-"""A fresh install's demo: `labqueue seed-demo` makes the demo-sensors dataset, and examples/demo-job reads it."""
+"""A fresh install's demo: `labqueue-admin seed-demo` makes the demo-sensors dataset, and examples/demo-job reads it."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from consumer.datasets import volume_name
 from storage.config import StorageConfig
 from storage.dataset_layout import DatasetRef, load_manifest
 from storage.objects import ObjectStore
-from tests.conftest import ROOT, ApiUser, labqueue_cli
+from tests.conftest import ROOT, ApiUser, labqueue_admin
 
 DEMO_JOB = ROOT / "examples" / "demo-job"
 
@@ -32,9 +32,9 @@ def zip_folder(folder: Path) -> bytes:
 @pytest.fixture(scope="module")
 def demo_dataset(test_env: dict[str, str], live_server: str) -> Iterator[None]:
     """The demo dataset, seeded twice (the second run must find it and do nothing); its cached volume removed after."""
-    first = labqueue_cli(test_env, "seed-demo")
+    first = labqueue_admin(test_env, "seed-demo")
     assert first.returncode == 0 and "created the demo dataset demo-sensors@1" in first.stderr, first.stderr
-    again = labqueue_cli(test_env, "seed-demo")
+    again = labqueue_admin(test_env, "seed-demo")
     assert again.returncode == 0 and again.stderr == "", again.stderr
     yield
     manifest, digest = load_manifest(ObjectStore(StorageConfig.from_env(test_env)), DatasetRef("demo-sensors", 1))

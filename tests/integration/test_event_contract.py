@@ -16,7 +16,7 @@ from producer.service import REFUSAL_HEADER
 from producer.topology import EVENTS_DEAD_QUEUE, EVENTS_EXCHANGE
 from storage.db import Database
 from storage.models import Job, User
-from tests.conftest import Process, isolated_env, labqueue_cli
+from tests.conftest import Process, isolated_env, labqueue_admin
 
 
 def add_job(db: Database) -> str:
@@ -39,7 +39,7 @@ def job_row(db: Database, job_id: str) -> Job:
 
 def test_a_wrongly_typed_event_is_dead_lettered_and_the_job_is_unchanged(test_env: dict[str, str], log_dir: Path, tmp_path: Path) -> None:
     with isolated_env(test_env, tmp_path) as env:
-        assert labqueue_cli(env, "migrate").returncode == 0
+        assert labqueue_admin(env, "migrate").returncode == 0
         db = Database(env["LABQUEUE_DATABASE_URL"])
         job_id = add_job(db)
         producer = Process(f"producer-contract-{secrets.token_hex(3)}", [sys.executable, "-m", "producer"], env, log_dir)

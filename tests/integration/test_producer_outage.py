@@ -15,14 +15,14 @@ import pika
 
 from producer.contract import JobEvent, encode
 from producer.topology import EVENTS_EXCHANGE
-from tests.conftest import Process, isolated_env, labqueue_cli
+from tests.conftest import Process, isolated_env, labqueue_admin
 
 EXIT_BOUND_SECONDS = 120  # far above the seconds it takes; a producer left half-alive never exits at all
 
 
 def test_producer_exits_non_zero_when_its_database_breaks(test_env: dict[str, str], log_dir: Path, tmp_path: Path) -> None:
     with isolated_env(test_env, tmp_path) as env:
-        migrated = labqueue_cli(env, "migrate")
+        migrated = labqueue_admin(env, "migrate")
         assert migrated.returncode == 0, migrated.stderr
         producer = Process(f"producer-outage-{secrets.token_hex(3)}", [sys.executable, "-m", "producer"], env, log_dir)
         try:

@@ -1,5 +1,5 @@
 """Retention on the running stack: a job aged past LABQUEUE_RETENTION_DAYS (90 by default) loses its files to
-`labqueue cleanup` or the admin page's button; its row stays, marked expired, and downloads answer 410 Gone."""
+`labqueue-admin cleanup` or the admin page's button; its row stays, marked expired, and downloads answer 410 Gone."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 from storage.config import StorageConfig
 from storage.objects import ObjectStore
 from tests.admin_helpers import age_job
-from tests.conftest import ApiUser, labqueue_cli, make_user, make_zip
+from tests.conftest import ApiUser, labqueue_admin, make_user, make_zip
 from tests.web import log_in
 
 WRITES_OUTPUT = "from pathlib import Path\nPath('output').mkdir(exist_ok=True)\nPath('output/a.txt').write_text('kept?')\nprint('wrote')\n"
@@ -32,7 +32,7 @@ def test_cleanup_removes_an_old_jobs_files_and_keeps_its_record(test_env, live_s
     assert {f"jobs/{old['id']}/{name}" for name in ("input.zip", "output.zip", "log.txt")} <= set(objects_of(test_env, old["id"]))
     age_job(test_env, old["id"], days=100)
 
-    result = labqueue_cli(test_env, "cleanup")
+    result = labqueue_admin(test_env, "cleanup")
 
     assert result.returncode == 0, result.stderr
     assert re.match(r"expired 1 job\(s\) older than 90 days: \d+ object\(s\)", result.stdout), result.stdout
@@ -55,7 +55,7 @@ def test_cleanup_removes_an_old_jobs_files_and_keeps_its_record(test_env, live_s
     assert page.status_code == 200 and "removed on" in page.text
     assert user.get(f"/api/v1/jobs/{recent['id']}/output").status_code == 200
 
-    again = labqueue_cli(test_env, "cleanup")
+    again = labqueue_admin(test_env, "cleanup")
     assert again.returncode == 0 and again.stdout.startswith("expired 0 job(s)")
 
 

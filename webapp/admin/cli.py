@@ -1,13 +1,17 @@
-"""Admin commands of ``labqueue`` that read or change this server's database and object store directly:
-``usage``, ``cleanup`` and ``set-limits``."""
+"""``labqueue-admin``: the server's own commands, run where its database and object store are reachable (never on a
+researcher's laptop, whose ``labqueue`` command speaks only HTTP): accounts and tokens, migrating, the demo
+dataset, usage, clean-up and fair-use limits."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import secrets
 import sys
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -15,9 +19,10 @@ from storage.config import StorageConfig, database_url
 from storage.db import Database
 from storage.limits import GIB
 from storage.models import User
-from storage.objects import ObjectStore
+from storage.objects import ObjectStore, ObjectStoreError
 from storage.retention import RetentionConfig, run_cleanup
-from webapp.accounts import AccountError
+from webapp.accounts import AccountError, create_token, create_user
+from webapp.admin.demo import cmd_seed_demo
 from webapp.admin.usage import usage_by_user
 from webapp.admin.users import set_limits
 from webapp.formatting import human_bytes, human_seconds
@@ -30,6 +35,66 @@ def _database() -> Database:
     db = Database(database_url())
     db.upgrade()
     return db
+
+
+def _read_password(args: argparse.Namespace) -> tuple[str, bool]:
+    """The new password and whether it was generated (then it must be shown)."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n"), False
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if first != getpass.getpass("Again: "):
+            raise AccountError("the passwords differ")
+        return first, False
+    return secrets.token_urlsafe(12), True
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    password, generated = _read_password(args)
+    with _database().session() as session:
+        create_user(session, args.name, password, is_admin=args.admin)
+    print(f"created {'admin' if args.admin else 'user'} {args.name}", file=sys.stderr)
+    if generated:
+        print(f"password: {password}", file=sys.stderr)
+    return 0
+
+
+def cmd_create_token(args: argparse.Namespace) -> int:
+    with _database().session() as session:
+        user = session.scalar(select(User).where(User.name == args.name))
+        if user is None:
+            raise AccountError(f"no user {args.name!r}")
+        token = create_token(session, user, args.token_name)
+    print(token)
+    return 0
+
+
+def cmd_migrate(_args: argparse.Namespace) -> int:
+    """Bring the schema to the newest migration and make the bucket: once, before the services start, so that
+    web workers and the producer do not race each other on the same migration."""
+    _database()
+    try:
+        ObjectStore(StorageConfig.from_env()).ensure_bucket()
+    except ObjectStoreError as exc:
+        print(f"labqueue-admin: the bucket is not ready: {exc}", file=sys.stderr)
+        return 1
+    print("database migrated, bucket ready", file=sys.stderr)
+    return 0
+
+
+def cmd_ensure_admin(args: argparse.Namespace) -> int:
+    """Create an admin named ``admin`` when there is no admin at all; its password goes to a file only root reads."""
+    with _database().session() as session:
+        if session.scalar(select(User).where(User.is_admin.is_(True))) is not None:
+            return 0
+        password = secrets.token_urlsafe(12)
+        create_user(session, "admin", password, is_admin=True)
+    path = Path(args.password_file)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(password + "\n")
+    print(f"created admin 'admin'; password in {path}", file=sys.stderr)
+    return 0
 
 
 def _date(raw: str) -> datetime:
@@ -80,7 +145,7 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     freed = human_bytes(report.output_bytes_freed + report.input_bytes_freed) or "0 B"
     print(f"expired {report.expired} job(s) older than {config.days:g} days: {report.objects_removed} object(s), {freed}")
     if report.error:
-        print(f"labqueue: stopped early: {report.error}", file=sys.stderr)
+        print(f"labqueue-admin: stopped early: {report.error}", file=sys.stderr)
         return 1
     return 0
 
@@ -105,7 +170,25 @@ def cmd_set_limits(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="labqueue-admin", description="the server's accounts, schema, demo data, usage and limits")
+    commands = parser.add_subparsers(dest="command", required=True)
+    user = commands.add_parser("create-user", help="create a user (password asked, read with --password-stdin, or generated)")
+    user.add_argument("name")
+    user.add_argument("--admin", action="store_true", help="make the user an admin")
+    user.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    user.set_defaults(handler=cmd_create_user)
+    token = commands.add_parser("create-token", help="create an API token for a user; the token is printed on its own line")
+    token.add_argument("name")
+    token.add_argument("--token-name", default="cli", help="a label to recognise the token by")
+    token.set_defaults(handler=cmd_create_token)
+    admin = commands.add_parser("ensure-admin", help="create an admin account if there is none")
+    admin.add_argument("--password-file", default="var/admin-password")
+    admin.set_defaults(handler=cmd_ensure_admin)
+    migrate = commands.add_parser("migrate", help="migrate the database to the newest schema and create the bucket if missing")
+    migrate.set_defaults(handler=cmd_migrate)
+    demo = commands.add_parser("seed-demo", help="create the demo dataset demo-sensors unless it exists")
+    demo.set_defaults(handler=cmd_seed_demo)
     usage = commands.add_parser("usage", help="per-user totals of jobs, run time, CPU time, waits, memory and outputs")
     usage.add_argument("--since", type=_date, help="first day (YYYY-MM-DD, UTC); default: 30 days ago")
     usage.add_argument("--until", type=_date, help="day after the last (YYYY-MM-DD, UTC)")
@@ -120,3 +203,19 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     limits.add_argument("--max-running", type=_limit, default=KEEP, help="most jobs released to run; more are held")
     limits.add_argument("--output-quota-gib", type=_quota, default=KEEP, help="most GiB of stored outputs")
     limits.set_defaults(handler=cmd_set_limits)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except AccountError as exc:
+        print(f"labqueue-admin: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,4 +1,4 @@
-"""The demo dataset a fresh install ships, so the first job has sensor data to read: ``labqueue seed-demo``.
+"""The demo dataset a fresh install ships, so the first job has sensor data to read: ``labqueue-admin seed-demo``.
 
 One day of per-minute readings from a few machines, each following a daily
 cycle plus noise; a fixed seed makes every install's copy the same.

@@ -1,4 +1,4 @@
-"""Accounting: what each user's jobs used over a period (jobs submitted in it), for the admin page and `labqueue usage`."""
+"""Accounting: what each user's jobs used over a period (jobs submitted in it), for the admin page and `labqueue-admin usage`."""
 
 from __future__ import annotations
 

@@ -462,7 +462,7 @@ def openapi_document() -> dict[str, Any]:
                 "bearer": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "a token from the account page or `labqueue create-token`",
+                    "description": "a token from the account page or `labqueue-admin create-token`",
                 },
                 "session": {"type": "apiKey", "in": "cookie", "name": "session"},
             },

@@ -1,5 +1,5 @@
-"""The ``labqueue`` client commands (submit, jobs, logs, cancel): the REST API from a terminal, with the upload's
-progress and the job's live status on stderr, and only results (job ids, tables, logs) on stdout."""
+"""``labqueue``, the researchers' command (submit, jobs, logs, cancel): the REST API from a terminal, with the
+upload's progress and the job's live status on stderr, and only results (job ids, tables, logs) on stdout."""
 
 from __future__ import annotations
 
@@ -13,13 +13,11 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from storage.states import TERMINAL_STATES
-from webapp.client import Client, ClientConfig, ClientError
-from webapp.terminal import TerminalFilter, clean_line
+from client.api import Client, ClientConfig, ClientError
+from client.terminal import TerminalFilter, clean_line
 
 LOGGER = logging.getLogger(__name__)
 
-TERMINAL = {state.value for state in TERMINAL_STATES}
 SKIPPED_DIRS = {".git", ".hg", ".svn", "__pycache__", ".ipynb_checkpoints", ".venv"}
 BAR_WIDTH = 30
 
@@ -102,6 +100,12 @@ def _client() -> Client:
     return Client(ClientConfig.load())
 
 
+def ended(job: dict[str, Any]) -> bool:
+    """The server gives every job that reached a final state its ``finished_at``, and only those: the client needs
+    no copy of the state machine."""
+    return job.get("finished_at") is not None
+
+
 def _status_line(job: dict[str, Any]) -> str:
     line = f"{job['id']} {job['status']}"
     if job.get("reason"):
@@ -113,7 +117,7 @@ def wait_for(client: Client, job: dict[str, Any]) -> dict[str, Any]:
     """Follow the job's events until it ends, saying each new status on stderr."""
     _say(_status_line(job))
     last = job["status"]
-    if last in TERMINAL:
+    if ended(job):
         return job
     for name, data in client.events([job["id"]]):
         if name != "job" or data["id"] != job["id"]:
@@ -121,7 +125,7 @@ def wait_for(client: Client, job: dict[str, Any]) -> dict[str, Any]:
         if data["status"] != last:
             last = data["status"]
             _say(_status_line(data))
-        if last in TERMINAL:
+        if ended(data):
             return data
     raise AssertionError("the event stream never ends by itself")
 
@@ -216,7 +220,7 @@ def _print_log(client: Client, args: argparse.Namespace, out: IO[bytes], clean: 
     shown = len(chunk := client.log(args.id))
     out.write(clean.feed(chunk))
     out.flush()
-    if not args.follow or client.job(args.id)["status"] in TERMINAL:
+    if not args.follow or ended(client.job(args.id)):
         return
     for name, data in client.events([args.id], log_job=args.id):
         if name == "log" and data["size"] > shown:
@@ -242,8 +246,9 @@ def _positive(text: str) -> int:
     return value
 
 
-def add_commands(commands: Any) -> None:
-    """Add the client's subcommands to ``labqueue``'s parser."""
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="labqueue", description="labqueue: submit jobs to the lab's server and follow them")
+    commands = parser.add_subparsers(dest="command", required=True)
     submit = commands.add_parser("submit", help="submit a job zip or a project folder (zipped for you)")
     submit.add_argument("path", metavar="PATH_OR_ZIP")
     submit.add_argument("--runtime", help="python or matlab (default: from the entry file)")
@@ -269,4 +274,15 @@ def add_commands(commands: Any) -> None:
     cancel = commands.add_parser("cancel", help="cancel a job")
     cancel.add_argument("id")
     cancel.set_defaults(handler=cmd_cancel)
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except ClientError as exc:
+        print(f"labqueue: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,4 +1,4 @@
-"""An HTTP client of labqueue's REST API for scripts and the ``labqueue`` command line.
+"""An HTTP client of labqueue's REST API for scripts and the ``labqueue`` command.
 
 It needs only the server's URL and an API token, from ``LABQUEUE_URL``/``LABQUEUE_TOKEN`` or a config file, and
 never touches the database: it works from any machine that can reach the web app.
