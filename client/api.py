@@ -173,11 +173,12 @@ class Client:
         memory_limit: int | None = None,
         progress: Progress | None = None,
         disk_limit: int | None = None,
+        name: str | None = None,
     ) -> dict[str, Any]:
-        fields = [("datasets", name) for name in datasets or []]
-        for name, value in (("runtime", runtime), ("time_limit", time_limit), ("memory_limit", memory_limit), ("disk_limit", disk_limit)):
+        fields = [("datasets", dataset) for dataset in datasets or []]
+        for key, value in (("runtime", runtime), ("time_limit", time_limit), ("memory_limit", memory_limit), ("disk_limit", disk_limit), ("name", name)):
             if value is not None:
-                fields.append((name, str(value)))
+                fields.append((key, str(value)))
         body = MultipartUpload(fields, filename, file, size, progress)
         response = self.request("POST", "/jobs", data=body, headers={"Content-Type": body.content_type}, timeout=UPLOAD_TIMEOUT)
         return response.json()

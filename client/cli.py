@@ -130,6 +130,24 @@ def wait_for(client: Client, job: dict[str, Any]) -> dict[str, Any]:
     raise AssertionError("the event stream never ends by itself")
 
 
+def report_failure(client: Client, job: dict[str, Any]) -> None:
+    """On stderr, what the job's page opens on when it ended badly: the summary, the log's last lines with the
+    exception marked, and the hint (the server derives them: GET /jobs/<id> has them as ``failure``)."""
+    failure = client.job(job["id"]).get("failure")
+    if not failure:
+        return
+    _say(clean_line(failure["summary"]))
+    exception = failure.get("exception") or ""
+    marked = set(exception.splitlines()) if exception else set()
+    lines = failure["excerpt"].splitlines()
+    if lines:
+        _say("--- the end of the log ---")
+    for line in lines:
+        _say(("> " if line in marked else "  ") + clean_line(line))
+    if failure.get("hint"):
+        _say(f"hint: {clean_line(failure['hint'])}")
+
+
 def download(client: Client, job: dict[str, Any], folder: Path) -> None:
     if not job.get("output_key"):
         _say(f"job {job['id']} has no output to download")
@@ -166,6 +184,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
                 time_limit=args.time_limit,
                 memory_limit=args.memory_limit,
                 disk_limit=args.disk_limit,
+                name=args.name,
                 progress=ProgressBar("upload"),
             )
     print(job["id"], flush=True)
@@ -173,6 +192,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if not (args.wait or args.download):
         return 0
     job = wait_for(client, job)
+    if job["status"] != "succeeded":
+        report_failure(client, job)
     if args.download:
         download(client, job, Path(args.download))
     return 0 if job["status"] == "succeeded" else 1
@@ -208,12 +229,19 @@ def cmd_logs(args: argparse.Namespace) -> int:
     client = _client()
     out = sys.stdout.buffer
     clean = TerminalFilter(keep_colours=sys.stdout.isatty())
+    args.id = client.job(args.id)["id"]  # a prefix is resolved once (the event stream wants the whole id)
     try:
         _print_log(client, args, out, clean)
     finally:
         out.write(clean.finish())
         out.flush()
-    return 0
+    if not args.follow:
+        return 0
+    job = client.job(args.id)
+    _say(_status_line(job))
+    if job["status"] != "succeeded":
+        report_failure(client, job)
+    return 0 if job["status"] == "succeeded" else 1
 
 
 def _print_log(client: Client, args: argparse.Namespace, out: IO[bytes], clean: TerminalFilter) -> None:
@@ -252,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     submit = commands.add_parser("submit", help="submit a job zip or a project folder (zipped for you)")
     submit.add_argument("path", metavar="PATH_OR_ZIP")
     submit.add_argument("--runtime", help="python or matlab (default: from the entry file)")
+    submit.add_argument("--name", help="a name for the job (default: the project's name)")
     submit.add_argument("--dataset", action="append", default=[], metavar="NAME", help="mount a dataset (repeatable)")
     submit.add_argument("--time-limit", type=_positive, metavar="SECONDS")
     submit.add_argument("--memory-limit", type=_positive, metavar="MIB")
@@ -269,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.set_defaults(handler=cmd_jobs)
     logs = commands.add_parser("logs", help="print a job's log")
     logs.add_argument("id")
-    logs.add_argument("--follow", "-f", action="store_true", help="keep printing while the job runs")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep printing while the job runs; then say how it ended, exit 0 only if it succeeded")
     logs.set_defaults(handler=cmd_logs)
     cancel = commands.add_parser("cancel", help="cancel a job")
     cancel.add_argument("id")

@@ -111,6 +111,24 @@ def test_a_failed_job_fails_the_wait(client_env: dict[str, str], tmp_path: Path)
     assert "failed" in result.stderr
 
 
+def test_a_failed_wait_and_follow_print_the_summary_and_hint(client_env: dict[str, str], client_user: ApiUser, tmp_path: Path) -> None:
+    project = tmp_path / "análise-sinais"
+    project.mkdir()
+    (project / "code.py").write_text("print('loading')\nopen('/data/demo-sensors/readings.csv')\n")
+
+    result = run(client_env, "submit", str(project), "--wait", "--name", "sem dataset")
+    job_id = result.stdout.strip()
+    followed = run(client_env, "logs", job_id[:8], "--follow")
+
+    assert result.returncode == 1, result.stderr
+    assert "Failed: exited with code 1" in result.stderr and "--- the end of the log ---" in result.stderr
+    assert "> FileNotFoundError: [Errno 2] No such file or directory: '/data/demo-sensors/readings.csv'" in result.stderr
+    assert "hint: The job reads /data/demo-sensors/" in result.stderr
+    assert client_user.get(f"/api/v1/jobs/{job_id}").json()["name"] == "sem dataset"
+    assert followed.returncode == 1 and "loading" in followed.stdout
+    assert f"{job_id} failed: exited with code 1" in followed.stderr and "hint: The job reads /data/demo-sensors/" in followed.stderr
+
+
 def test_jobs_lists_and_filters(client_env: dict[str, str], client_user: ApiUser) -> None:
     job = client_user.submit(make_zip({"code.py": "print('listed')"}, top="listed-project")).json()
     client_user.wait(job["id"])
