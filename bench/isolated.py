@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,8 +33,9 @@ def isolated_env() -> Iterator[dict[str, str]]:
     with tempfile.TemporaryDirectory(prefix="labqueue-bench-") as scratch:
         env["LABQUEUE_S3_BUCKET"] = f"labqueue-bench-{secrets.token_hex(4)}"
         env["LABQUEUE_DATABASE_URL"] = f"sqlite:///{scratch}/bench.db"
+        # The schema and the bucket, as the start-up scripts make them: the web and the producer refuse an unmigrated database.
+        subprocess.run([str(Path(sys.executable).with_name("labqueue")), "migrate"], env=env, check=True, capture_output=True)
         store = ObjectStore(StorageConfig.from_env(env))
-        store.ensure_bucket()
         try:
             yield env
         finally:

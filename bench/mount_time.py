@@ -41,8 +41,7 @@ def main() -> None:
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     client = docker.from_env(timeout=600)
     with isolated_env() as env, tempfile.TemporaryDirectory(prefix="labqueue-mount-") as scratch:
-        db = Database(env["LABQUEUE_DATABASE_URL"])
-        db.upgrade()
+        db = Database(env["LABQUEUE_DATABASE_URL"]).require_current()  # isolated_env migrated it
         store = ObjectStore(StorageConfig.from_env(env), timeout=600)
         paths = random_files(Path(scratch), size_mib)
         started = time.perf_counter()

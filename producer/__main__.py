@@ -14,7 +14,7 @@ from producer.housekeeping import run_retention
 from producer.service import run_recorder, run_relay
 from producer.supervise import run_parts
 from storage.config import StorageConfig
-from storage.db import Database
+from storage.db import Database, SchemaOutOfDate
 from storage.limits import LimitDefaults
 from storage.logsetup import configure_logging
 from storage.objects import ObjectStore
@@ -27,8 +27,10 @@ def main() -> int:
     configure_logging("producer")
     broker = BrokerConfig.from_env()
     storage = StorageConfig.from_env()
-    db = Database(storage.database_url)
-    db.upgrade()
+    try:
+        db = Database(storage.database_url).require_current()
+    except SchemaOutOfDate as exc:
+        raise SystemExit(f"producer not started: {exc}") from None
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

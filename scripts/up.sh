@@ -28,6 +28,7 @@ start() {
     step "started $name (pid $!, log var/log/$name.log)"
 }
 
+"$LABQUEUE_VENV/bin/labqueue-admin" migrate  # the only step that migrates: web, producer and the commands below refuse an old schema
 "$LABQUEUE_VENV/bin/labqueue-admin" ensure-admin --password-file "$LABQUEUE_VAR/admin-password"
 "$LABQUEUE_VENV/bin/labqueue-admin" seed-demo
 start producer "$LABQUEUE_VENV/bin/python" -m producer

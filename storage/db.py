@@ -1,4 +1,5 @@
-"""Database engine and sessions; Alembic migrations applied at start-up."""
+"""Database engine and sessions; Alembic migrations, applied only by ``labqueue-admin migrate`` (and the start-up scripts
+and test fixtures that run it): every other process checks the schema is current and refuses to start otherwise."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -36,6 +39,27 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+class SchemaOutOfDate(RuntimeError):
+    """The database is not at the schema this code needs: migrating is the admin's step, never a side effect."""
+
+    def __init__(self, current: str | None, needed: str) -> None:
+        self.current, self.needed = current, needed
+        at = current or "none (an empty database)"
+        super().__init__(f"database schema is at {at}, this labqueue needs {needed}: run labqueue-admin migrate")
+
+
+def _alembic_config(url: str) -> AlembicConfig:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection_url"] = url
+    return config
+
+
+def head_revision() -> str:
+    """The newest migration, the schema this code is written against."""
+    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
 class Database:
     """One engine and its session factory per process."""
 
@@ -60,11 +84,20 @@ class Database:
         the producer) take turns: two applying the same migration at once would fail ("table already exists")."""
         if self.url.startswith("sqlite:///"):
             Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        config = AlembicConfig()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        config.attributes["connection_url"] = self.url
         with self._migration_lock():
-            command.upgrade(config, "head")
+            command.upgrade(_alembic_config(self.url), "head")
+
+    def schema_revision(self) -> str | None:
+        """The migration the database was last brought to (None: never migrated)."""
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def require_current(self) -> Database:
+        """Refuse to work on a database whose schema is older (or newer) than this code's; returns itself."""
+        current, needed = self.schema_revision(), head_revision()
+        if current != needed:
+            raise SchemaOutOfDate(current, needed)
+        return self
 
     @contextmanager
     def _migration_lock(self) -> Iterator[None]:

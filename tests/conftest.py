@@ -82,8 +82,8 @@ def isolated_env(base: dict[str, str], db_dir: Path, **overrides: str) -> Iterat
     env["LABQUEUE_DATABASE_URL"] = f"sqlite:///{db_dir / f'labqueue-{session}.db'}"
     env["LABQUEUE_CONSUMER_NAME"] = f"test-{session}"
     env.update(overrides)
+    migrate(env)
     store = ObjectStore(StorageConfig.from_env(env))
-    store.ensure_bucket()
     try:
         yield env
     finally:
@@ -224,6 +224,13 @@ def live_server(test_env: dict[str, str], log_dir: Path, producer: Process) -> I
     process, url = start_web(test_env, log_dir)
     yield url
     process.stop()
+
+
+def migrate(env: dict[str, str]) -> None:
+    """`labqueue-admin migrate`, as the start-up scripts run it before any server: the web and the producer refuse a
+    database that is not migrated."""
+    done = labqueue_admin(env, "migrate")
+    assert done.returncode == 0, done.stderr
 
 
 def labqueue_admin(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

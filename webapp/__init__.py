@@ -63,8 +63,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update(overrides)
     weblogging.init_app(app)
 
-    db = Database(storage.database_url)
-    db.upgrade()
+    db = Database(storage.database_url).require_current()  # migrating is `labqueue-admin migrate`'s job, never the app's
     store = ObjectStore(storage)
     live = LiveHub(db, store, broker, web.streams_per_user)
     db.change_listeners.append(live.changed)

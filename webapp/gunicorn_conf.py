@@ -21,6 +21,7 @@ if os.environ.get("LABQUEUE_WEB_WORKER_CLASS", "").strip() != "gthread":
     monkey.patch_all()
 
 from storage.config import StorageConfig  # after the patch
+from storage.db import Database, SchemaOutOfDate
 from webapp.config import ServerSettings, WebConfig
 
 # Every setting the web reads is checked here, in the master: a bad value stops gunicorn at once with its message
@@ -28,6 +29,15 @@ from webapp.config import ServerSettings, WebConfig
 server = ServerSettings.from_env()
 WebConfig.from_env()
 STORAGE = StorageConfig.from_env()
+# And the schema, likewise in the master: a worker refusing it in create_app would make gunicorn give up with a
+# traceback instead of this line. The engine is closed before the fork; each worker opens its own.
+_schema_check = Database(STORAGE.database_url)
+try:
+    _schema_check.require_current()
+except SchemaOutOfDate as exc:
+    raise SystemExit(f"labqueue web not started: {exc}") from None
+finally:
+    _schema_check.engine.dispose()
 worker_class = server.web_worker_class
 workers = server.web_workers
 threads = 4 if worker_class == "gthread" else 1

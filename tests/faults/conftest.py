@@ -13,7 +13,7 @@ import requests
 
 from storage.config import StorageConfig
 from storage.objects import ObjectStore, ObjectStoreError
-from tests.conftest import ApiUser, Process, make_user, start_consumer, start_producer, start_web
+from tests.conftest import ApiUser, Process, make_user, migrate, start_consumer, start_producer, start_web
 from tests.private_servers import PrivateBroker, PrivateStore, server_settings
 
 
@@ -65,7 +65,7 @@ def fault_stack(test_env: dict[str, str], log_dir: Path, tmp_path: Path, request
         "LABQUEUE_DATABASE_URL": f"sqlite:///{tmp_path / 'labqueue.db'}",
         "LABQUEUE_DELIVERY_LIMIT": str(options.get("delivery_limit", 3)),
     }
-    ObjectStore(StorageConfig.from_env(env)).ensure_bucket()
+    migrate(env)  # the schema and the bucket
     stack = FaultStack(env, log_dir, broker, store)
     try:
         stack.start_producer()

@@ -14,6 +14,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from storage.db import Database
 from storage.models import Job, User
 from webapp import create_app
 from webapp.accounts import create_token, create_user
@@ -35,6 +36,7 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
         "LABQUEUE_SECRET_KEY": "in-process-tests",
     }.items():
         monkeypatch.setenv(name, value)
+    Database(os.environ["LABQUEUE_DATABASE_URL"]).upgrade()  # what `labqueue-admin migrate` does before a server starts
     yield create_app({"TESTING": True})
 
 

@@ -22,6 +22,7 @@ import storage.ratelimits
 import webapp.accounts
 from producer.config import BrokerConfig
 from storage.config import StorageConfig
+from storage.db import Database
 from storage.limits import LimitDefaults
 from storage.models import ConsumerSeen, User
 from storage.retention import RetentionConfig
@@ -42,13 +43,15 @@ BASE_WEB = WebConfig(
 
 
 def make_app(tmp_path: Path, **web: object) -> Flask:
+    url = f"sqlite:///{tmp_path / 'web.db'}"
+    Database(url).upgrade()  # what `labqueue-admin migrate` does before a server starts
     return create_app(
         {
             "TESTING": True,
             "WTF_CSRF_ENABLED": False,
             "WEB_CONFIG": BASE_WEB.replace(**web),
             "STORAGE_CONFIG": StorageConfig(
-                database_url=f"sqlite:///{tmp_path / 'web.db'}", s3_endpoint="127.0.0.1:9", s3_access_key="k", s3_secret_key="s"
+                database_url=url, s3_endpoint="127.0.0.1:9", s3_access_key="k", s3_secret_key="s"
             ),
             "BROKER_CONFIG": BrokerConfig(url="amqp://nobody:nothing@127.0.0.1:9/", connect_timeout=1),
             "LIMIT_DEFAULTS": LimitDefaults(),

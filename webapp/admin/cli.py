@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from storage.config import StorageConfig, database_url
-from storage.db import Database
+from storage.db import Database, SchemaOutOfDate
 from storage.limits import GIB
 from storage.models import User
 from storage.objects import ObjectStore, ObjectStoreError
@@ -32,9 +32,7 @@ COLUMNS = ("user", "jobs", "succeeded", "failed", "run time", "CPU time", "mean 
 
 
 def _database() -> Database:
-    db = Database(database_url())
-    db.upgrade()
-    return db
+    return Database(database_url()).require_current()
 
 
 def _read_password(args: argparse.Namespace) -> tuple[str, bool]:
@@ -71,8 +69,9 @@ def cmd_create_token(args: argparse.Namespace) -> int:
 
 def cmd_migrate(_args: argparse.Namespace) -> int:
     """Bring the schema to the newest migration and make the bucket: once, before the services start, so that
-    web workers and the producer do not race each other on the same migration."""
-    _database()
+    web workers and the producer do not race each other on the same migration. The only place that migrates: every
+    other process refuses a schema that is not current."""
+    Database(database_url()).upgrade()
     try:
         ObjectStore(StorageConfig.from_env()).ensure_bucket()
     except ObjectStoreError as exc:
@@ -210,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except AccountError as exc:
+    except (AccountError, SchemaOutOfDate) as exc:
         print(f"labqueue-admin: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

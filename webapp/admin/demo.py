@@ -62,8 +62,7 @@ def seed_demo(db: Database, store: ObjectStore) -> int | None:
 
 
 def cmd_seed_demo(_args: argparse.Namespace) -> int:
-    db = Database(StorageConfig.from_env().database_url)
-    db.upgrade()
+    db = Database(StorageConfig.from_env().database_url).require_current()
     store = ObjectStore(StorageConfig.from_env())
     try:
         store.ensure_bucket()
