@@ -1,9 +1,11 @@
 """The typed settings layer: a value that does not fit names its variable and the expected form, every problem at
 once, never a traceback or a silent default; and the README's table is the one the declarations print."""
 
+import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from consumer.config import ConsumerConfig, SandboxLimits
 from consumer.runtimes import load_runtime
@@ -107,3 +109,17 @@ def test_readme_configuration_table_is_the_generated_one() -> None:
     start = text.index("<!-- settings table: python -m storage.settingsdoc -->\n") + len("<!-- settings table: python -m storage.settingsdoc -->\n")
     end = text.index("<!-- end of settings table -->")
     assert text[start:end] == table(), "README.md's configuration table is stale: paste `python -m storage.settingsdoc` in"
+
+
+def test_compose_passes_settings_through_without_defaults_of_its_own() -> None:
+    """An empty value is unset, so compose need not (and must not) repeat a default the settings class holds; the
+    broker's copy of LABQUEUE_MAX_TIME_LIMIT is read by RabbitMQ's shell conf, not by labqueue."""
+    declared = {name for name, _field in declared_settings()}
+    root = README.parent
+    for path in (root / "docker-compose.yml", root / "compose" / "worker.yml"):
+        services = yaml.safe_load(path.read_text())["services"]
+        for service_name, service in services.items():
+            environment = service.get("environment") or {}
+            for name, value in (environment.items() if isinstance(environment, dict) else ()):
+                if name in declared and service_name != "rabbitmq":
+                    assert not re.search(r"\$\{" + name + r":-[^}]", str(value)), (path.name, service_name, name, value)
