@@ -15,9 +15,19 @@ import pika
 
 from producer.contract import JobEvent, encode
 from producer.topology import EVENTS_EXCHANGE
+from tests.admin_helpers import wait_for
 from tests.conftest import Process, isolated_env, labqueue_admin
 
-EXIT_BOUND_SECONDS = 120  # far above the seconds it takes; a producer left half-alive never exits at all
+EXIT_BOUND_SECONDS = 120
+
+
+def published_to_a_queue(channel: pika.adapters.blocking_connection.BlockingChannel, body: bytes) -> bool:
+    """Publish ``body`` as mandatory: False when no queue is bound to take it yet (the broker returns it)."""
+    try:
+        channel.basic_publish(EVENTS_EXCHANGE, "", body, mandatory=True)
+        return True
+    except pika.exceptions.UnroutableError:
+        return False  # far above the seconds it takes; a producer left half-alive never exits at all
 
 
 def test_producer_exits_non_zero_when_its_database_breaks(test_env: dict[str, str], log_dir: Path, tmp_path: Path) -> None:
@@ -33,8 +43,12 @@ def test_producer_exits_non_zero_when_its_database_breaks(test_env: dict[str, st
                 database.execute("DROP TABLE job_events")
                 database.commit()
             connection = pika.BlockingConnection(pika.URLParameters(env["LABQUEUE_BROKER_URL"]))
+            channel = connection.channel()
+            channel.confirm_delivery()
             event = JobEvent(job_id=secrets.token_hex(16), status="running", consumer="test")
-            connection.channel().basic_publish(EVENTS_EXCHANGE, "", encode(event))
+            # "producer running" may come before the recorder has declared its queue on this fresh vhost: an event
+            # published before that is routed nowhere, and the recorder would never meet its broken table.
+            wait_for(lambda: published_to_a_queue(channel, encode(event)), 60, "the recorder's events queue")
             connection.close()
 
             try:
