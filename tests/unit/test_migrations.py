@@ -19,7 +19,8 @@ from producer.config import BrokerConfig
 from storage.config import StorageConfig
 from storage.db import MIGRATIONS, Database, SchemaOutOfDate, head_revision
 from tests.conftest import ROOT
-from webapp import cli, create_app
+from webapp import create_app
+from webapp.admin import cli
 from webapp.config import WebConfig
 
 
@@ -88,7 +89,7 @@ def test_nothing_but_migrate_changes_the_schema_and_a_stale_one_is_refused(
     with pytest.raises(SchemaOutOfDate, match=re.escape(stale)):
         in_process_app(labqueue_env)
     assert cli.main(["create-token", "ada"]) == 1
-    assert capsys.readouterr().err.strip() == f"labqueue: {stale}"
+    assert capsys.readouterr().err.strip() == f"labqueue-admin: {stale}"
     with pytest.raises(SystemExit, match=re.escape(f"producer not started: {stale}")):
         producer_main()
     assert db.schema_revision() == "0005"  # none of them migrated
