@@ -34,7 +34,7 @@ def isolated_env() -> Iterator[dict[str, str]]:
         env["LABQUEUE_S3_BUCKET"] = f"labqueue-bench-{secrets.token_hex(4)}"
         env["LABQUEUE_DATABASE_URL"] = f"sqlite:///{scratch}/bench.db"
         # The schema and the bucket, as the start-up scripts make them: the web and the producer refuse an unmigrated database.
-        subprocess.run([str(Path(sys.executable).with_name("labqueue")), "migrate"], env=env, check=True, capture_output=True)
+        subprocess.run([sys.executable, "-m", "webapp.admin.cli", "migrate"], env=env, cwd=ROOT, check=True, capture_output=True)
         store = ObjectStore(StorageConfig.from_env(env))
         try:
             yield env

@@ -3,7 +3,7 @@
 Everything else derives from ``RUNTIMES``: the archive check (which entry file selects which runtime), the broker's
 topology (one queue per runtime, ``producer.topology.job_queue``), the consumer's defaults (image and command, which
 an admin overrides per consumer with settings), the upload form, and the browser's zip preview, which reads the table
-from the server (``GET /api/v1/runtimes``) instead of keeping a copy. It lives in ``storage`` because the web app, the
+from the upload form (``data-runtimes``, the same list as ``GET /api/v1/runtimes``) instead of keeping a copy. It lives in ``storage`` because the web app, the
 producer and the consumer all import ``storage`` and none of them imports another's runtime list.
 """
 
@@ -60,6 +60,10 @@ RUNTIMES: dict[str, Runtime] = {
     )
 }
 
+
+def public_runtimes() -> list[dict[str, str]]:
+    """The table as the API and the upload form hand it to browsers and scripts."""
+    return [runtime.public() for runtime in RUNTIMES.values()]
 
 
 def entry_files() -> dict[str, str]:

@@ -32,7 +32,7 @@ from storage.db import Database
 from storage.models import Job
 from storage.objects import ObjectStore, ObjectStoreError, log_key
 from storage.states import JobState
-from webapp.jobs import job_to_dict
+from webapp.job_fields import job_to_dict
 from webapp.streams import Change, LogSize, Stream, render
 
 LOGGER = logging.getLogger(__name__)

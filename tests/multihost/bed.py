@@ -21,9 +21,7 @@ import docker
 import pytest
 
 from consumer.sandbox import LABEL_JOB
-from storage.config import StorageConfig
-from storage.objects import ObjectStore
-from tests.conftest import ENV_FILE, ROOT, ApiUser, Process, make_user, make_zip, read_zip, start_producer, start_web
+from tests.conftest import ENV_FILE, ROOT, ApiUser, Process, make_user, make_zip, migrate, read_zip, start_producer, start_web
 from tests.private_servers import PrivateBroker, PrivateStore, server_settings
 
 TESTBED = ROOT / "scripts" / "testbed.sh"
@@ -132,7 +130,7 @@ def bed_stack(bed: Bed, test_env: dict[str, str], log_dir: Path, tmp_path_factor
             "LABQUEUE_DATABASE_URL": f"sqlite:///{root / 'labqueue.db'}",
             "LABQUEUE_TRUSTED_HOSTS": bed.main,
         }
-        ObjectStore(StorageConfig.from_env(env)).ensure_bucket()
+        migrate(env)  # the schema and the bucket, as an admin's start-up makes them
         processes.append(start_producer(env, log_dir, "producer-bed"))
         web, url = start_web(env, log_dir, "web-bed", host=bed.main)
         processes.append(web)

@@ -6,6 +6,7 @@ import io
 import zipfile
 
 import pytest
+from flask.testing import FlaskClient
 
 from consumer.runtimes import load_runtime
 from producer.config import BrokerConfig
@@ -69,3 +70,15 @@ def test_a_consumer_runs_the_tables_runtime_with_its_own_settings(with_julia: Ru
 def test_the_broker_declares_a_queue_for_every_runtime_of_the_table_by_default(with_julia: Runtime) -> None:
     assert BrokerConfig.from_env({"LABQUEUE_BROKER_URL": "amqp://x/"}).runtimes == ("python", "matlab", "julia")
     assert BrokerConfig.from_env({"LABQUEUE_BROKER_URL": "amqp://x/", "LABQUEUE_RUNTIMES": "python"}).runtimes == ("python",)
+
+
+def test_the_api_and_the_upload_page_hand_browsers_the_table(with_julia: Runtime, client: FlaskClient, token: str) -> None:
+    """The browser's zip preview reads the entry files from the page (data-runtimes), so it follows the table too."""
+    bearer = {"Authorization": f"Bearer {token}"}
+    listed = client.get("/api/v1/runtimes", headers=bearer).get_json()["items"]
+    assert listed[-1] == {"name": "julia", "label": "Julia", "entry_file": "code.jl"}
+    assert [entry["name"] for entry in listed] == list(RUNTIMES)
+    page = client.get("/upload", headers=bearer).get_data(as_text=True)
+    assert 'data-runtimes="[{&#34;entry_file&#34;: &#34;code.py&#34;' in page and "&#34;code.jl&#34;" in page
+    assert '<option value="julia">Julia (code.jl)</option>' in page
+    assert "<code>code.jl</code> (Julia)" in page

@@ -25,7 +25,7 @@ from storage.db import Database
 from storage.models import Job, utcnow
 from storage.objects import ObjectStore, ObjectStoreError, log_key
 from storage.states import JobState
-from webapp.jobs import job_to_dict
+from webapp.job_fields import job_to_dict
 from webapp.live import LiveHub
 from webapp.streams import LogSize, Stream, log_message, render, sse
 

@@ -8,18 +8,12 @@ from typing import Any
 
 from storage.states import JobState
 from webapp.api.openapi_datasets import DATASET_PATHS, DATASET_SCHEMAS
+from webapp.job_fields import Schema, job_schema, nullable
 
 VERSION = "1.0.0"
 
-Schema = dict[str, Any]
-
-
 def _ref(name: str) -> Schema:
     return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _nullable(kind: str, **extra: Any) -> Schema:
-    return {"type": [kind, "null"], **extra}
 
 
 def _json(schema: Schema, description: str) -> Schema:
@@ -50,78 +44,8 @@ JOB_ID = {
     "description": "the job's id, or a unique prefix of it (4 characters or more); a prefix several of the caller's jobs share answers 409",
 }
 
-JOB: Schema = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": [
-        "id",
-        "status",
-        "project",
-        "name",
-        "short_id",
-        "notes",
-        "tags",
-        "runtime",
-        "datasets",
-        "owner",
-        "submitted_at",
-        "started_at",
-        "finished_at",
-        "exit_code",
-        "reason",
-        "attempt",
-        "consumer",
-        "container_runtime",
-        "time_limit",
-        "memory_limit",
-        "disk_limit",
-        "input_size",
-        "input_sha256",
-        "output_key",
-        "output_bytes",
-        "log_key",
-        "expired_at",
-        "usage",
-    ],
-    "properties": {
-        "id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
-        "status": {"type": "string", "enum": [state.value for state in JobState]},
-        "project": {"type": "string", "description": "the zip's top folder, or its file name without .zip, as written"},
-        "name": {"type": "string", "maxLength": 200, "description": "the researcher's name for the job; the project's by default"},
-        "short_id": {"type": "string", "pattern": "^[0-9a-f]{8}$", "description": "the id's first 8 characters, as lists show it"},
-        "notes": {"type": "string", "maxLength": 10000},
-        "tags": {"type": "array", "items": {"type": "string", "maxLength": 40}, "maxItems": 20},
-        "runtime": {"type": "string", "examples": ["python", "matlab"]},
-        "datasets": {"type": "array", "items": {"type": "string"}},
-        "owner": _nullable("string"),
-        "submitted_at": {"type": "string", "format": "date-time"},
-        "started_at": _nullable("string", format="date-time"),
-        "finished_at": _nullable("string", format="date-time"),
-        "exit_code": _nullable("integer"),
-        "reason": {"type": "string", "description": "one line on why the job is in its state"},
-        "attempt": {"type": "integer", "minimum": 0},
-        "consumer": _nullable("string", description="the consumer that ran it"),
-        "container_runtime": _nullable("string", description="runc or runsc (gVisor)"),
-        "time_limit": {"type": "integer", "minimum": 1, "description": "wall-clock seconds"},
-        "memory_limit": {"type": "integer", "minimum": 1, "description": "MiB"},
-        "disk_limit": _nullable("integer", minimum=1, description="MiB the job may write under /job; null for jobs from before disk limits"),
-        "input_size": {"type": "integer", "minimum": 0},
-        "input_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-        "output_key": _nullable("string"),
-        "output_bytes": _nullable("integer"),
-        "log_key": _nullable("string"),
-        "expired_at": _nullable("string", format="date-time", description="when retention removed the job's files"),
-        "usage": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["queue_wait_seconds", "wall_seconds", "cpu_seconds", "peak_memory_bytes"],
-            "properties": {
-                "queue_wait_seconds": _nullable("number", description="from submission to start"),
-                "wall_seconds": _nullable("number"),
-                "cpu_seconds": _nullable("number"),
-                "peak_memory_bytes": _nullable("integer"),
-            },
-        },
+JOB = job_schema(
+    {
         "failure": {
             "type": ["object", "null"],
             "description": "only from GET /jobs/{job_id}: why a failed, timed-out, out-of-memory, output-too-large or "
@@ -131,12 +55,12 @@ JOB: Schema = {
             "properties": {
                 "summary": {"type": "string", "description": "the state in words and the reason"},
                 "excerpt": {"type": "string", "description": "the log's last lines (labqueue's own notes left out)"},
-                "exception": _nullable("string", description="in the excerpt: a traceback's final frame and message, or Octave's error: line"),
-                "hint": _nullable("string", description="what to do about a known cause"),
+                "exception": nullable("string", description="in the excerpt: a traceback's final frame and message, or Octave's error: line"),
+                "hint": nullable("string", description="what to do about a known cause"),
             },
         },
-    },
-}
+    }
+)
 
 SCHEMAS: dict[str, Schema] = {
     "Error": {
@@ -180,6 +104,26 @@ SCHEMAS: dict[str, Schema] = {
             },
             "total_files": {"type": "integer", "minimum": 0},
             "total_bytes": {"type": "integer", "minimum": 0},
+        },
+    },
+    "Runtimes": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["items"],
+        "properties": {
+            "items": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["name", "label", "entry_file"],
+                    "properties": {
+                        "name": {"type": "string", "description": "what a job's runtime field takes"},
+                        "label": {"type": "string", "description": "how the pages name it"},
+                        "entry_file": {"type": "string", "description": "the file that selects it and that it runs"},
+                    },
+                },
+            },
         },
     },
     "Health": {
@@ -407,6 +351,13 @@ PATHS: dict[str, Schema] = {
                 "200": {"description": "the stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
                 **_errors(401, 404),
             },
+        },
+    },
+    "/runtimes": {
+        "get": {
+            "operationId": "runtimes",
+            "summary": "The runtimes a job can ask for, each with the entry file at the project's root that selects it",
+            "responses": {"200": _json(_ref("Runtimes"), "the runtimes, in the order the server checks them"), **_errors(401)},
         },
     },
     "/openapi.json": {

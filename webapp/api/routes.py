@@ -8,6 +8,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from storage.objects import ObjectStoreError
+from storage.runtimes import public_runtimes
 from storage.states import UnknownStateError
 from webapp.api.events import WRITE_TIMEOUT_SECONDS, StreamRequest, job_events, parse_last_event_id, peer_closed
 from webapp.api.openapi import openapi_document
@@ -15,6 +16,7 @@ from webapp.auth import may_see_details
 from webapp.downloads import UNAVAILABLE, input_response, log_response, member_response, output_response, refuse_expired
 from webapp.health import check, public
 from webapp.job_failure import failure_of
+from webapp.job_fields import job_to_dict
 from webapp.jobnotes import NotesError, parse_patch
 from webapp.jobs import (
     JobFilter,
@@ -23,7 +25,6 @@ from webapp.jobs import (
     cancel_job,
     edit_job_text,
     get_job_or_404,
-    job_to_dict,
     list_jobs,
     resubmit_job,
     submit_job,
@@ -267,6 +268,12 @@ def events():
     response = Response(body, mimetype="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
     response.call_on_close(lambda: hub.close(stream, lease))
     return response
+
+
+@bp.get("/runtimes")
+def runtimes():
+    """The runtimes a job can ask for and the entry file that selects each, from the one table the server uses."""
+    return jsonify(items=public_runtimes())
 
 
 @bp.get("/openapi.json")

@@ -10,6 +10,7 @@ from wtforms import IntegerField, SelectField, SelectMultipleField, StringField,
 from wtforms.validators import Length, NumberRange, Optional
 
 from storage.models import Job
+from storage.runtimes import RUNTIMES, public_runtimes
 from storage.states import JobState, UnknownStateError
 from webapp.downloads import expired_message, log_response, member_response, output_response
 from webapp.formatting import human_bytes, human_seconds, job_seconds, utc
@@ -45,7 +46,7 @@ MAX_CSV_PREVIEWS = 5
 
 class UploadForm(FlaskForm):
     file = FileField("Project zip", validators=[FileRequired("choose a zip file")])
-    runtime = SelectField("Runtime", choices=[("", "detect from the zip"), ("python", "Python (code.py)"), ("matlab", "MATLAB / Octave (code.m)")], default="")
+    runtime = SelectField("Runtime", default="")
     time_limit = IntegerField("Time limit (seconds)", validators=[Optional(), NumberRange(min=1)])
     memory_limit = IntegerField("Memory limit (MiB)", validators=[Optional(), NumberRange(min=16)])
     disk_limit = IntegerField("Disk limit (MiB)", validators=[Optional(), NumberRange(min=16)])
@@ -53,6 +54,11 @@ class UploadForm(FlaskForm):
     datasets = SelectMultipleField("Datasets", choices=[], validate_choice=False)
     name = StringField("Name", validators=[Optional(), Length(max=MAX_NAME)], description="the project's name when left empty")
     tags = StringField("Tags", validators=[Optional(), Length(max=MAX_TAGS * (MAX_TAG + 1))], description="separated by commas")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # From the runtime table as it is now, like the archive check that decides.
+        self.runtime.choices = [("", "detect from the zip")] + [(rt.name, f"{rt.label} ({rt.entry_file})") for rt in RUNTIMES.values()]
 
 
 class NotesForm(FlaskForm):
@@ -100,7 +106,8 @@ def upload():
     elif form.errors:
         error = "; ".join(f"{form[name].label.text}: {', '.join(messages)}" for name, messages in form.errors.items())
     status = 422 if error else 200
-    return render_template("pages/upload.html", form=form, error=error, config=services().config), status
+    page = render_template("pages/upload.html", form=form, error=error, config=services().config, runtimes=public_runtimes())
+    return page, status
 
 
 @bp.route("/jobs")

@@ -18,7 +18,8 @@
   const submit = document.getElementById("upload-submit");
   const abortButton = document.getElementById("upload-abort");
   const maxBytes = Number(form.dataset.maxBytes);
-  const RUNTIME_NAMES = { python: "Python", matlab: "MATLAB / Octave" };
+  const runtimes = JSON.parse(form.dataset.runtimes); // the server's table: [{ name, label, entry_file }]
+  const labels = new Map(runtimes.map((entry) => [entry.name, entry.label]));
   let request = null;
 
   document.documentElement.classList.add("js");
@@ -51,9 +52,9 @@
       return;
     }
     try {
-      const project = await window.labqueueZip.inspect(file);
+      const project = await window.labqueueZip.inspect(file, runtimes);
       const parts = [`Project “${project.project}”`];
-      if (project.runtime) parts.push(`${RUNTIME_NAMES[project.runtime] || project.runtime} (${project.entryFile})`);
+      if (project.runtime) parts.push(`${labels.get(project.runtime) || project.runtime} (${project.entryFile})`);
       parts.push(`${project.files} file${project.files === 1 ? "" : "s"}, ${mib(project.bytes)} unpacked, ${mib(file.size)} to upload`);
       if (project.runtime && runtime) {
         runtime.value = project.runtime;

@@ -8,7 +8,6 @@
   const EOCD64_LOCATOR = 0x07064b50;
   const EOCD64 = 0x06064b50;
   const CENTRAL = 0x02014b50;
-  const ENTRY_FILES = { "code.py": "python", "code.m": "matlab" };
   const MAX_DIRECTORY = 64 * 1024 * 1024;
   const utf8 = new TextDecoder("utf-8", { fatal: true });
   const latin = new TextDecoder("windows-1252");
@@ -94,7 +93,9 @@
   }
 
   // What the server will make of the zip's layout: { project, runtime, entryFile, files, bytes, problem }.
-  function describe(entries, filename) {
+  // runtimes: the server's table, [{ name, label, entry_file }] (the upload form's data-runtimes).
+  function describe(entries, filename, runtimes) {
+    const entryFiles = new Map(runtimes.map((runtime) => [runtime.entry_file, runtime]));
     const kept = new Map();
     let bytes = 0;
     let problem = null;
@@ -116,23 +117,25 @@
       const top = tops.values().next().value;
       if (!(kept.has(top) && !kept.get(top))) prefix = top + "/";
     }
-    const found = Object.keys(ENTRY_FILES).filter((name) => kept.get(prefix + name) === false);
+    const found = Array.from(entryFiles.keys()).filter((name) => kept.get(prefix + name) === false);
     const where = prefix ? `the folder “${prefix}”` : "the top of the zip";
     const files = Array.from(kept.values()).filter((isDir) => !isDir).length;
     const result = { project: projectName(prefix, filename), runtime: null, entryFile: null, files, bytes, problem };
     if (found.length > 1) {
-      result.problem = problem || `The project has both code.py and code.m in ${where}; keep one.`;
+      result.problem = problem || `The project has ${found.join(" and ")} in ${where}; keep one.`;
     } else if (!found.length) {
-      result.problem = problem || `No entry file: put code.py (Python) or code.m (MATLAB) in ${where}.`;
+      const named = runtimes.map((runtime) => `${runtime.entry_file} (${runtime.label})`);
+      const choices = named.length > 1 ? `${named.slice(0, -1).join(", ")} or ${named[named.length - 1]}` : named.join("");
+      result.problem = problem || `No entry file: put ${choices} in ${where}.`;
     } else {
       result.entryFile = found[0];
-      result.runtime = ENTRY_FILES[found[0]];
+      result.runtime = entryFiles.get(found[0]).name;
     }
     return result;
   }
 
-  async function inspect(file) {
-    return describe(await readEntries(file), file.name);
+  async function inspect(file, runtimes) {
+    return describe(await readEntries(file), file.name, runtimes);
   }
 
   global.labqueueZip = { readEntries, describe, inspect };
