@@ -15,8 +15,9 @@ from collections.abc import Mapping
 from typing import Any, Literal, Self
 
 import annotated_types
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, ValidationInfo
+from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo, ValidatorFunctionWrapHandler, WrapValidator
 from pydantic.fields import FieldInfo
+from pydantic.json_schema import JsonDict
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
 
@@ -47,21 +48,22 @@ def setting(
     """A field of a settings class, read from ``LABQUEUE_<FIELD NAME>`` unless ``env`` names the variable: ``unit``
     words the expected form ("a whole number of seconds ..."), ``expected`` replaces the derived wording, ``shown`` is
     the default as the README shows it where the value is computed; a ``secret`` is left out of the settings' repr."""
-    extra = {key: value for key, value in (("unit", unit), ("expected", expected), ("shown", shown)) if value is not None}
+    extra: JsonDict = {key: value for key, value in (("unit", unit), ("expected", expected), ("shown", shown)) if value is not None}
     return Field(default, description=description, json_schema_extra=extra, validation_alias=env, repr=not secret, **constraints)
 
 
-def at_most(ceiling: str) -> AfterValidator:
+def at_most(ceiling: str) -> WrapValidator:
     """A field's validator: a default is cut to its maximum (``ceiling``, a field declared before it), and unset
-    (None) means the maximum, so lowering a maximum never needs its default lowered too."""
+    (None) means the maximum, so lowering a maximum never needs its default lowered too. The field's type is the
+    number (``Annotated[int, at_most(...)]`` with a default of None): once read, it always holds one."""
 
-    def clamp(value: Any, info: ValidationInfo) -> Any:
+    def clamp(value: Any, validate: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
         top = info.data.get(ceiling)
-        if top is None:
-            return value
-        return top if value is None else min(value, top)
+        if top is None:  # the maximum was refused: its error is the one to report, and the settings are not made
+            return value if value is None else validate(value)
+        return top if value is None else min(validate(value), top)
 
-    return AfterValidator(clamp)
+    return WrapValidator(clamp)
 
 
 def _split(raw: object) -> object:

@@ -46,10 +46,10 @@ class WebConfig(JobLimitSettings):
         unit="MiB",
         ge=1,
     )
-    default_time_limit: Annotated[int | None, at_most("max_time_limit")] = setting(
+    default_time_limit: Annotated[int, at_most("max_time_limit")] = setting(
         None, "time limit of a job that asks for none", unit="seconds", ge=1, shown="the maximum"
     )
-    default_memory_mib: Annotated[int | None, at_most("max_memory_mib")] = setting(
+    default_memory_mib: Annotated[int, at_most("max_memory_mib")] = setting(
         None, "memory of a job that asks for none", unit="MiB", ge=16, shown="the maximum"
     )
     registration: bool = setting(False, "people may create their own accounts")
