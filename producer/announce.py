@@ -14,6 +14,7 @@ import threading
 
 import pika
 import pika.exceptions
+from pika.adapters.blocking_connection import BlockingChannel
 
 from producer.config import BrokerConfig
 from producer.publisher import connection_parameters
@@ -33,7 +34,7 @@ class ChangeAnnouncer:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._connection: pika.BlockingConnection | None = None
-        self._channel = None
+        self._channel: BlockingChannel | None = None
         self._thread: threading.Thread | None = None
 
     def changed(self, seq: int) -> None:
@@ -60,18 +61,22 @@ class ChangeAnnouncer:
 
     def _send(self, seq: int) -> bool:
         try:
-            if self._connection is None or self._connection.is_closed:
-                # No heartbeats: idle between notices, rebuilt when the broker dropped it.
-                self._connection = pika.BlockingConnection(connection_parameters(self.config, heartbeat=0))
-                self._channel = self._connection.channel()
-                declare_live(self._channel)
-            self._channel.basic_publish(LIVE_EXCHANGE, "", json.dumps({"seq": seq}).encode(), NOTICE)
+            self._ready_channel().basic_publish(LIVE_EXCHANGE, "", json.dumps({"seq": seq}).encode(), NOTICE)
         except (pika.exceptions.AMQPError, OSError) as exc:
             LOGGER.warning("live-update notice %d not sent (%r); retrying in %.0f s", seq, exc, RETRY_SECONDS)
             self._drop()
             return False
         self._sent = seq
         return True
+
+    def _ready_channel(self) -> BlockingChannel:
+        """The live-updates channel, connecting first when there is none or its connection is gone."""
+        if self._connection is None or self._connection.is_closed or self._channel is None:
+            # No heartbeats: idle between notices, rebuilt when the broker dropped it.
+            self._connection = pika.BlockingConnection(connection_parameters(self.config, heartbeat=0))
+            self._channel = self._connection.channel()
+            declare_live(self._channel)
+        return self._channel
 
     def _drop(self) -> None:
         if self._connection is not None and self._connection.is_open:

@@ -8,6 +8,7 @@ import time
 
 import pika
 import pika.exceptions
+from pika.adapters.blocking_connection import BlockingChannel
 
 from producer.config import BrokerConfig
 from producer.topology import declare
@@ -41,23 +42,31 @@ class Publisher:
         self._down_until = 0.0
         self._lock = threading.Lock()
         self._connection: pika.BlockingConnection | None = None
-        self._channel = None
+        self._channel: BlockingChannel | None = None
 
-    def _connect(self) -> None:
+    def _ready_channel(self) -> BlockingChannel:
+        """The confirming channel, connecting first when there is none or its connection is gone."""
+        if self._connection is None or self._connection.is_closed or self._channel is None:
+            return self._connect()
+        return self._channel
+
+    def _connect(self) -> BlockingChannel:
         if time.monotonic() < self._down_until:
             raise pika.exceptions.AMQPConnectionError("broker marked down; retrying after the cool-down")
         try:
-            self._open()
+            return self._open()
         except (pika.exceptions.AMQPError, OSError):
             self._down_until = time.monotonic() + self.cooldown
             raise
 
-    def _open(self) -> None:
+    def _open(self) -> BlockingChannel:
         # No heartbeats: this connection is idle between publishes and is rebuilt if the broker dropped it.
         self._connection = pika.BlockingConnection(connection_parameters(self.config, heartbeat=0))
-        self._channel = self._connection.channel()
-        self._channel.confirm_delivery()
-        declare(self._channel, self.config.runtimes, self.config.delivery_limit)
+        channel = self._connection.channel()
+        channel.confirm_delivery()
+        declare(channel, self.config.runtimes, self.config.delivery_limit)
+        self._channel = channel
+        return channel
 
     def publish(self, exchange: str, routing_key: str, body: bytes, message_id: str, headers: dict | None = None) -> None:
         """Publish a persistent message and wait for the broker's confirm; raise PublishError otherwise."""
@@ -71,9 +80,7 @@ class Publisher:
         with self._lock:
             for attempt in (1, 2):
                 try:
-                    if self._connection is None or self._connection.is_closed:
-                        self._connect()
-                    self._channel.basic_publish(exchange, routing_key, body, properties, mandatory=True)
+                    self._ready_channel().basic_publish(exchange, routing_key, body, properties, mandatory=True)
                     return
                 except pika.exceptions.UnroutableError as exc:
                     raise PublishError(f"no queue takes {exchange}/{routing_key}") from exc
@@ -89,9 +96,7 @@ class Publisher:
         """Raise PublishError unless the broker can be reached."""
         with self._lock:
             try:
-                if self._connection is None or self._connection.is_closed:
-                    self._connect()
-                self._connection.process_data_events(time_limit=0)
+                self._ready_channel().connection.process_data_events(time_limit=0)
             except (pika.exceptions.AMQPError, OSError) as exc:
                 self._drop()
                 raise PublishError(f"broker unreachable: {exc!r}") from exc
