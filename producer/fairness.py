@@ -25,7 +25,7 @@ LOGGER = logging.getLogger(__name__)
 def hold_reason(session: Session, owner_id: int, defaults: LimitDefaults) -> str | None:
     """Why a new job of this user must wait unpublished, or None when it may go to the broker now."""
     lock_user(session, owner_id)
-    limit = limits_of(session.get(User, owner_id), defaults).max_running
+    limit = limits_of(session.get_one(User, owner_id), defaults).max_running
     active = active_count(session, owner_id)
     return held_reason(active, limit) if over(active, limit) else None
 
@@ -49,13 +49,13 @@ def release_for(db: Database, owner_id: int, entry_ids: list[int], defaults: Lim
     """Release as many of the owner's held entries as their free slots allow; returns the released ids."""
     with db.session() as session:
         lock_user(session, owner_id)
-        limit = limits_of(session.get(User, owner_id), defaults).max_running
+        limit = limits_of(session.get_one(User, owner_id), defaults).max_running
         free = len(entry_ids) if limit <= 0 else max(0, limit - active_count(session, owner_id))
         released = entry_ids[:free]
         for entry_id in released:
-            entry = session.get(OutboxEntry, entry_id)
+            entry = session.get_one(OutboxEntry, entry_id)
             entry.held = False
-            session.get(Job, entry.job_id).reason = DEFAULT_REASONS[JobState.QUEUED]
+            session.get_one(Job, entry.job_id).reason = DEFAULT_REASONS[JobState.QUEUED]
     return released
 
 

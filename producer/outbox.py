@@ -23,7 +23,7 @@ def enqueue(session: Session, message: JobMessage, limits: LimitDefaults) -> Out
     """Add the job's message to the outbox in the caller's transaction (the job's row is in it already); held,
     with the job's reason saying so, when its owner is at their running limit."""
     session.flush()
-    job = session.get(Job, message.job_id)
+    job = session.get_one(Job, message.job_id)
     held = hold_reason(session, job.owner_id, limits)
     if held is not None:
         job.reason = held

@@ -65,7 +65,7 @@ def expire_jobs(db: Database, store: ObjectStore, max_age: timedelta, batch: int
             LOGGER.error("retention stopped at job %s: %s", job_id, exc)
             return CleanupReport(expired, removed, output_bytes, input_bytes, error=str(exc))
         with db.session() as session:
-            session.get(Job, job_id).expired_at = utcnow()
+            session.get_one(Job, job_id).expired_at = utcnow()
         LOGGER.info("job %s expired: its files are removed", job_id)
         expired += 1
         output_bytes += job_output or 0

@@ -16,7 +16,7 @@ Refusal = tuple[int, str, str]  # HTTP status, API error code, message
 
 def fair_use_refusal(session: Session, owner_id: int, defaults: LimitDefaults) -> Refusal | None:
     """Why a new job of this user is refused now, or None when it may be accepted."""
-    limits = limits_of(session.get(User, owner_id), defaults)
+    limits = limits_of(session.get_one(User, owner_id), defaults)
     queued = queued_count(session, owner_id)
     if over(queued, limits.max_queued):
         message = f"you have {queued} jobs waiting to start (limit {limits.max_queued}); submit more once some have started"
