@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from storage.requirements import MAX_REQUIREMENTS_BYTES, RequirementsError, parse_requirements
 from storage.runtimes import RUNTIMES, entry_file_choices, entry_files
@@ -500,7 +500,7 @@ def _stream_member(archive: zipfile.ZipFile, entry: _Entry) -> Iterator[bytes]:
         raise ArchiveError("corrupt", f"{entry.path!r} unpacks to {done} bytes but declares {size}.")
 
 
-def _read_chunk(member: zipfile.ZipExtFile, entry: _Entry) -> bytes:
+def _read_chunk(member: IO[bytes], entry: _Entry) -> bytes:
     try:
         return member.read(_CHUNK)
     except _DAMAGED as error:

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from storage.models import ChangeCounter, Job
@@ -30,9 +30,8 @@ def stamp_job_changes(session: Session, _flush_context: Any, _instances: Any) ->
     jobs += [obj for obj in session.dirty if isinstance(obj, Job) and session.is_modified(obj)]
     if not jobs:
         return
-    counter = ChangeCounter.__table__
     top = session.connection().execute(
-        counter.update().where(counter.c.id == 1).values(value=counter.c.value + len(jobs)).returning(counter.c.value)
+        update(ChangeCounter).where(ChangeCounter.id == 1).values(value=ChangeCounter.value + len(jobs)).returning(ChangeCounter.value)
     ).scalar_one()
     for offset, job in enumerate(sorted(jobs, key=lambda j: j.id)):
         job.change_seq = top - len(jobs) + 1 + offset

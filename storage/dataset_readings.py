@@ -13,7 +13,7 @@ import itertools
 import logging
 import tempfile
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from storage.dataset_files import file_chunks, store_file
 from storage.dataset_layout import DatasetRef, FileEntry, LayoutError, Manifest, file_key, load_manifest
@@ -38,7 +38,7 @@ class Ingested:
 
 
 def ingest_readings(
-    db: Database, store: ObjectStore, actor: Actor, name: str, *, csv_file: BinaryIO | None = None, records: Any = None, skip_invalid: bool = False
+    db: Database, store: ObjectStore, actor: Actor, name: str, *, csv_file: IO[bytes] | None = None, records: Any = None, skip_invalid: bool = False
 ) -> Ingested:
     """Check readings (a CSV upload or JSON records) and append the good ones as a new version of ``name``.
 

@@ -84,8 +84,8 @@ def _plan(parts: list[UploadPart], limits: ArchiveLimits) -> None:
             check_path(path)
         except LayoutError as exc:
             raise DatasetError("bad_name", str(exc)) from exc
-        parts = path.split("/")
-        parents = {"/".join(parts[:depth]) for depth in range(1, len(parts))}
+        steps = path.split("/")
+        parents = {"/".join(steps[:depth]) for depth in range(1, len(steps))}
         if path in files:
             raise DatasetError("duplicate_name", f"{path!r} is uploaded twice")
         if path in folders or parents & files:

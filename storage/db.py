@@ -57,7 +57,10 @@ def _alembic_config(url: str) -> AlembicConfig:
 
 def head_revision() -> str:
     """The newest migration, the schema this code is written against."""
-    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    if head is None:
+        raise RuntimeError(f"no migrations in {MIGRATIONS}: this installation is incomplete")
+    return head
 
 
 class Database:

@@ -7,7 +7,7 @@ import io
 import json
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import urllib3
 from minio import Minio
@@ -19,6 +19,12 @@ from storage.config import StorageConfig
 
 PART_SIZE = 16 * 2**20
 CHUNK_SIZE = 256 * 2**10
+
+
+class Readable(Protocol):
+    """What an upload reads from: the SDK calls only ``read`` (a file, or a reader that counts and hashes on the way)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class ObjectStoreError(RuntimeError):
@@ -113,7 +119,7 @@ class ObjectStore:
         self._call("bucket check", self.client.bucket_exists, bucket_name=self.bucket)
 
     def put_stream(
-        self, key: str, data: BinaryIO, length: int = -1, content_type: str = "application/octet-stream", metadata: dict[str, str] | None = None
+        self, key: str, data: Readable, length: int = -1, content_type: str = "application/octet-stream", metadata: dict[str, str] | None = None
     ) -> None:
         """Upload from a file object without reading it whole (multipart when the length is unknown or large).
         ``metadata`` (ASCII) is stored with the object, in the same request."""

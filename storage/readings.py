@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, BinaryIO, TextIO
+from typing import IO, Any, TextIO
 
 HEADER = ("equipment_id", "timestamp", "value")
 READINGS_FILE = "readings.csv"
@@ -88,7 +88,7 @@ def _writer(out: TextIO) -> Any:
     return csv.writer(out, lineterminator="\n")
 
 
-def check_csv(upload: BinaryIO, out: TextIO) -> Checked:
+def check_csv(upload: IO[bytes], out: TextIO) -> Checked:
     """Check a CSV upload whose header names the three columns (in any order); write good rows to ``out`` in
     HEADER order without a header line. Bytes that are not UTF-8 make their row bad, not the whole file."""
     text = io.TextIOWrapper(upload, encoding="utf-8-sig", errors="replace", newline="")

@@ -7,6 +7,8 @@ from storage.models import Base
 
 config = context.config
 url = config.attributes.get("connection_url") or config.get_main_option("sqlalchemy.url")
+if url is None:
+    raise RuntimeError("no database URL: migrate with labqueue-admin migrate, which passes it")
 
 engine = create_engine(url)
 with engine.connect() as connection:
