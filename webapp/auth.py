@@ -169,8 +169,10 @@ def end_all_sessions() -> None:
 def metrics_token_matches() -> bool:
     """The request carries ``Authorization: Bearer $LABQUEUE_METRICS_TOKEN`` (Prometheus' token), and one is set."""
     expected = services().config.metrics_token
+    if not expected:
+        return False
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), expected.encode())
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), expected.encode())
 
 
 def may_see_details() -> bool:

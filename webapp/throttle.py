@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
+from typing import Any
 
 from flask import Flask, abort, current_app, g, jsonify, request
 from flask_limiter import Limiter
@@ -47,7 +49,7 @@ class Throttle:
         self.limiter = Limiter(
             client_address,
             storage_uri=f"{storage.ratelimits.SCHEME}://",
-            storage_options={"database": db},  # type: ignore[dict-item]
+            storage_options={"database": db},  # type: ignore[dict-item]  # Flask-Limiter types the options str/int; it passes any object on to the storage
             strategy="fixed-window",
             headers_enabled=True,
             key_prefix="labqueue",
@@ -55,7 +57,8 @@ class Throttle:
         self.limiter.init_app(app)
         self.bad_token_limits: list[RateLimitItem] = parse_many(config.bad_token_rate_per_address)
         message = "Too many failed logins; wait a little and try again."
-        view = app.view_functions[LOGIN_ENDPOINT]
+        # A sync or async view: Flask types the two as a union, which the limiter's decorator typing does not keep.
+        view: Callable[..., Any] = app.view_functions[LOGIN_ENDPOINT]
         for rate, key in ((config.login_rate_per_address, client_address), (config.login_rate_per_account, account_name)):
             view = self.limiter.limit(
                 rate,

@@ -162,9 +162,14 @@ def cmd_set_limits(args: argparse.Namespace) -> int:
         user = session.scalar(select(User).where(User.name == args.name))
         if user is None:
             raise AccountError(f"no user {args.name!r}")
-        current = (user.max_queued, user.max_running, None if user.output_quota_bytes is None else user.output_quota_bytes / GIB)
-        given = (args.max_queued, args.max_running, args.output_quota_gib)
-        set_limits(session, user.id, *(old if new is KEEP else new for old, new in zip(current, given, strict=True)))
+        quota_gib = None if user.output_quota_bytes is None else user.output_quota_bytes / GIB
+        set_limits(
+            session,
+            user.id,
+            user.max_queued if args.max_queued is KEEP else args.max_queued,
+            user.max_running if args.max_running is KEEP else args.max_running,
+            quota_gib if args.output_quota_gib is KEEP else args.output_quota_gib,
+        )
     print(f"limits of {args.name} saved", file=sys.stderr)
     return 0
 

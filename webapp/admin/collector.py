@@ -12,7 +12,7 @@ histograms are aggregated in SQL, so a scrape costs a few indexed queries, not a
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -71,9 +71,9 @@ class LabqueueCollector(Collector):
         uploads = CounterMetricFamily("labqueue_upload_bytes", "Bytes of job zips accepted", labels=["runtime"])
         cpu = CounterMetricFamily("labqueue_job_cpu_seconds", "CPU seconds used by finished jobs", labels=["runtime"])
         totals = {runtime: (0, 0, 0.0) for runtime in self.broker.runtimes}
-        sums = (func.count(), func.coalesce(func.sum(Job.input_size), 0), func.coalesce(func.sum(Job.cpu_seconds), 0.0))
+        sums = (func.count(), func.sum(Job.input_size), func.sum(Job.cpu_seconds))
         for runtime, count, size, seconds in session.execute(select(Job.runtime, *sums).group_by(Job.runtime)):
-            totals[runtime] = (count, size, seconds)
+            totals[runtime] = (count, size or 0, seconds or 0.0)  # a sum of only NULLs (no job of it finished yet) is NULL
         for runtime, (count, size, seconds) in sorted(totals.items()):
             submitted.add_metric([runtime], count)
             uploads.add_metric([runtime], size)
@@ -105,9 +105,9 @@ class LabqueueCollector(Collector):
 
         doc = "Jobs with a requirements.txt, by whether their environment image was cached or built"
         images = CounterMetricFamily("labqueue_environment_images", doc, labels=["runtime", "result"])
-        query = select(Job.runtime, Job.environment, func.count()).where(Job.environment.in_(("cached", "built")))
-        for runtime, result, count in session.execute(query.group_by(Job.runtime, Job.environment)):
-            images.add_metric([runtime, result], count)
+        by_environment = select(Job.runtime, Job.environment, func.count()).where(Job.environment.in_(("cached", "built")))
+        for runtime, result, count in session.execute(by_environment.group_by(Job.runtime, Job.environment)):
+            images.add_metric([runtime, cast(str, result)], count)  # not NULL: the query keeps "cached" and "built" only
         yield images
 
     def _durations(self, session: Session) -> Iterator[Metric]:

@@ -75,11 +75,11 @@ def detail(name: str):
         owner = dataset.owner.name if dataset.owner else "labqueue"
         may_write = current_user.is_admin or dataset.owner_id == current_user.id
         description = dataset.description
-    chosen = versions[0]
-    if request.args.get("version"):
-        chosen = next((v for v in versions if str(v.version) == request.args["version"]), None)
-        if chosen is None:
-            abort(404, f"Dataset {name!r} has no version {request.args['version']}.")
+    wanted = request.args.get("version")
+    # get_dataset found at least one ready version, so versions[0], the newest, exists
+    chosen = next((v for v in versions if str(v.version) == wanted), None) if wanted else versions[0]
+    if chosen is None:
+        abort(404, f"Dataset {name!r} has no version {wanted}.")
     csv_files = [entry for entry in chosen.files if is_csv(entry["path"])][:MAX_PREVIEWS]
     previews = {entry["path"]: _preview(name, chosen.version, entry["path"], entry["size"]) for entry in csv_files}
     form = DatasetForm(name=name)
