@@ -127,7 +127,8 @@ class MultipartUpload:
 def parse_events(lines: Iterator[str], last_id: list[str] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
     """(event name, data) pairs from server-sent event lines; comments and retry hints are skipped. Each ``id:`` seen
     is kept as ``last_id[0]``, for the Last-Event-ID of a reconnect."""
-    name, data = "message", []
+    name = "message"
+    data: list[str] = []
     for line in lines:
         if line == "":
             if data:
@@ -228,8 +229,11 @@ class Client:
                 headers["Last-Event-ID"] = last_id[0]
             try:
                 with self.request("GET", "/events", params=params, stream=True, headers=headers) as response:
-                    response.encoding = "utf-8"
-                    for name, data in parse_events(response.iter_lines(chunk_size=None, decode_unicode=True), last_id):
+                    response.encoding = "utf-8"  # so the lines are str
+                    # chunk_size=None: each read as it arrives, so an event is never held back waiting for more bytes.
+                    # iter_lines passes it on to iter_content, whose stubs allow it; iter_lines' stubs do not.
+                    lines: Iterator[str] = response.iter_lines(chunk_size=None, decode_unicode=True)  # type: ignore[call-overload]
+                    for name, data in parse_events(lines, last_id):
                         if name != "bye":
                             yield name, data
             except ClientError as exc:

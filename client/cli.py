@@ -164,6 +164,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     source = Path(args.path)
     client = _client()
     with tempfile.TemporaryFile() as packed:
+        file: IO[bytes]  # the folder zipped into ``packed``, or the zip itself
         if source.is_dir():
             count = zip_folder(source.resolve(), packed)
             _say(f"zipped {count} file{'' if count == 1 else 's'} of {source}")
