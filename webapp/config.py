@@ -13,6 +13,10 @@ from storage.settings import Settings, Words, at_most, setting
 
 # The names `make up` serves on when no public URL or host list is set: loopback only, as it binds.
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+# How long a live page waits before reconnecting its stream (the SSE retry the server announces); gunicorn keeps an
+# idle connection open longer than this, so a reconnect never races the server closing the connection it reuses.
+STREAM_RETRY_SECONDS = 2
+KEEPALIVE_SECONDS = 3 * STREAM_RETRY_SECONDS
 RATE = "a rate like '10/minute', several separated by ';' ('10/minute;50/hour')"
 
 

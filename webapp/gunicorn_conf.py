@@ -22,7 +22,7 @@ if os.environ.get("LABQUEUE_WEB_WORKER_CLASS", "").strip() != "gthread":
 
 from storage.config import StorageConfig  # after the patch
 from storage.db import Database, SchemaOutOfDate
-from webapp.config import ServerSettings, WebConfig
+from webapp.config import KEEPALIVE_SECONDS, ServerSettings, WebConfig
 
 # Every setting the web reads is checked here, in the master: a bad value stops gunicorn at once with its message
 # (a SettingsError is a SystemExit), where a worker failing in create_app would only be restarted over and over.
@@ -43,6 +43,7 @@ workers = server.web_workers
 threads = 4 if worker_class == "gthread" else 1
 worker_connections = server.web_connections
 timeout = 600
+keepalive = KEEPALIVE_SECONDS  # gunicorn's 2 s equalled the streams' retry: reconnects met a just-closed connection
 LIVE_START_SECONDS = 10.0  # how long a new worker waits for its live-updates subscription before it serves anyway
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import abort
+from flask_login import current_user
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -25,7 +26,7 @@ from storage.staged_input import StagedInput
 from storage.states import DEFAULT_REASONS, JobState, can_transition, parse_state
 from webapp.fairuse import fair_use_refusal
 from webapp.jobnotes import JobText, NotesError, clean_name, clean_tags
-from webapp.services import Services
+from webapp.services import Services, services
 
 LOGGER = logging.getLogger(__name__)
 
@@ -206,6 +207,12 @@ def get_job_or_404(session: Session, job_id: str, user_id: int, is_admin: bool =
     if job is None or (job.owner_id != user_id and not is_admin):
         abort(404, description="no such job")
     return job
+
+
+def visible_job(job_id: str) -> Job:
+    """``get_job_or_404`` for the logged-in caller (admins see every job), in a session of its own."""
+    with services().db.session() as session:
+        return get_job_or_404(session, job_id, current_user.id, current_user.is_admin)
 
 
 def edit_job_text(job: Job, text: JobText) -> None:

@@ -11,6 +11,8 @@ import re
 from flask import request
 
 MAX_PAGE = 1_000_000
+DEFAULT_PER_PAGE = 50  # the API's jobs per page
+MAX_PER_PAGE = 200
 WHOLE_NUMBER = re.compile(r"-?[0-9]{1,30}")
 
 

@@ -25,6 +25,7 @@ from storage.db import Database
 from storage.models import Job, utcnow
 from storage.objects import ObjectStore, ObjectStoreError, log_key
 from storage.states import JobState
+from webapp.config import STREAM_RETRY_SECONDS
 from webapp.job_fields import job_to_dict
 from webapp.live import LiveHub
 from webapp.streams import LogSize, Stream, log_message, render, sse
@@ -33,7 +34,6 @@ TICK_SECONDS = 5.0  # how often an idle stream checks that its client is still t
 HEARTBEAT_SECONDS = 15.0
 MAX_LIFETIME_SECONDS = 300.0
 WRITE_TIMEOUT_SECONDS = 30.0  # a client that takes nothing for this long is dropped
-RETRY_MILLISECONDS = 2000
 MAX_WATCHED = 200
 MAX_RESUMED = 500
 # Jobs submitted this long before the stream opened count as new too: the page it serves may be that old.
@@ -93,7 +93,7 @@ def first_state(db: Database, store: ObjectStore, stream: Stream, request: Strea
             seen = {job.id for job in jobs}
             jobs += [job for job in session.scalars(missed) if job.id not in seen]
             jobs.sort(key=lambda job: job.change_seq)
-        parts = [f"retry: {RETRY_MILLISECONDS}\nid: {stream.floor}\n\n"]
+        parts = [f"retry: {STREAM_RETRY_SECONDS * 1000}\nid: {stream.floor}\n\n"]
         log_status = None
         for job in jobs:
             stream.shown[job.id] = job.change_seq

@@ -9,6 +9,7 @@ from typing import Any
 from storage.states import JobState
 from webapp.api.openapi_datasets import DATASET_PATHS, DATASET_SCHEMAS
 from webapp.job_fields import Schema, job_schema, nullable
+from webapp.paging import DEFAULT_PER_PAGE, MAX_PER_PAGE
 
 VERSION = "1.0.0"
 
@@ -77,7 +78,7 @@ SCHEMAS: dict[str, Schema] = {
         "properties": {
             "items": {"type": "array", "items": _ref("Job")},
             "page": {"type": "integer", "minimum": 1},
-            "per_page": {"type": "integer", "minimum": 1, "maximum": 200},
+            "per_page": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
             "total": {"type": "integer", "minimum": 0},
             "pages": {"type": "integer", "minimum": 1},
         },
@@ -195,7 +196,7 @@ PATHS: dict[str, Schema] = {
             "summary": "The caller's jobs, newest first",
             "parameters": [
                 _query("page", {"type": "integer", "minimum": 1, "default": 1}, "page number"),
-                _query("per_page", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}, "jobs per page"),
+                _query("per_page", {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": DEFAULT_PER_PAGE}, "jobs per page"),
                 _query("status", {"type": "string", "enum": [state.value for state in JobState]}, "only jobs in this state"),
                 _query("project", {"type": "string"}, "only projects whose name contains this, any case"),
                 _query("runtime", {"type": "string"}, "only jobs of this runtime"),

@@ -28,9 +28,10 @@ from webapp.jobs import (
     list_jobs,
     resubmit_job,
     submit_job,
+    visible_job,
 )
 from webapp.outputs import OutputError, list_output
-from webapp.paging import MAX_PAGE, bounded_arg
+from webapp.paging import DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE, bounded_arg
 from webapp.services import services
 from webapp.streams import Stream
 from webapp.uploads import staged_input
@@ -38,7 +39,6 @@ from webapp.uploads import staged_input
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf = CSRFProtect()
 
-MAX_PER_PAGE = 200
 PUBLIC_ENDPOINTS = {"api.health", "api.openapi"}
 ERROR_CODES = {
     400: "bad_request",
@@ -93,16 +93,10 @@ def submit_error(exc: SubmitError):
 def _page_args() -> tuple[int, int]:
     """``page`` and ``per_page`` within their bounds, or 400 naming the one that is not."""
     page = bounded_arg("page", 1, 1, MAX_PAGE)
-    per_page = bounded_arg("per_page", 50, 1, MAX_PER_PAGE)
+    per_page = bounded_arg("per_page", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE)
     if page is None or per_page is None:
         raise SubmitError(400, "bad_request", f"page must be a whole number from 1 to {MAX_PAGE}, per_page from 1 to {MAX_PER_PAGE}")
     return page, per_page
-
-
-def _visible_job(job_id: str):
-    """The job if the caller may see it (admins see all), else 404; the session is closed again."""
-    with services().db.session() as session:
-        return get_job_or_404(session, job_id, current_user.id, current_user.is_admin)
 
 
 @bp.post("/jobs")
@@ -182,7 +176,7 @@ def job_log(job_id: str):
 
 @bp.get("/jobs/<job_id>/output")
 def job_output(job_id: str):
-    job = _visible_job(job_id)
+    job = visible_job(job_id)
     refuse_expired(job)
     if job.output_key is None:
         return error(409, "no_output", f"job is {job.status} and has no output")
@@ -194,7 +188,7 @@ def job_output(job_id: str):
 
 @bp.get("/jobs/<job_id>/input")
 def job_input(job_id: str):
-    return input_response(_visible_job(job_id))
+    return input_response(visible_job(job_id))
 
 
 @bp.post("/jobs/<job_id>/cancel")
@@ -208,14 +202,14 @@ def job_cancel(job_id: str):
 
 @bp.post("/jobs/<job_id>/resubmit")
 def job_resubmit(job_id: str):
-    job = resubmit_job(services(), current_user.id, _visible_job(job_id))
+    job = resubmit_job(services(), current_user.id, visible_job(job_id))
     with services().db.session() as session:
         return jsonify(job_to_dict(get_job_or_404(session, job.id, current_user.id))), 201, {"Location": f"/api/v1/jobs/{job.id}"}
 
 
 @bp.get("/jobs/<job_id>/files")
 def job_files(job_id: str):
-    job = _visible_job(job_id)
+    job = visible_job(job_id)
     refuse_expired(job)
     if job.output_key is None:
         return error(409, "no_output", f"job is {job.status} and has no output")
@@ -239,7 +233,7 @@ def job_files(job_id: str):
 
 @bp.get("/jobs/<job_id>/files/<path:name>")
 def job_file(job_id: str, name: str):
-    return member_response(_visible_job(job_id), name, download=request.args.get("download") == "1")
+    return member_response(visible_job(job_id), name, download=request.args.get("download") == "1")
 
 
 @bp.get("/events")
@@ -248,7 +242,7 @@ def events():
     to the first state, ``?log=ID`` also announces that job's log size whenever it grows; ``Last-Event-ID`` resumes."""
     log_job = request.args.get("log") or None
     if log_job is not None:
-        log_job = _visible_job(log_job).id
+        log_job = visible_job(log_job).id
     svc = services()
     hub = svc.live
     hub.ensure_started()

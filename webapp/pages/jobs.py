@@ -26,6 +26,7 @@ from webapp.jobs import (
     list_jobs,
     resubmit_job,
     submit_job,
+    visible_job,
 )
 from webapp.outputs import csv_preview, safe_listing
 from webapp.pages.datasets import dataset_choices
@@ -200,14 +201,14 @@ def notes(job_id: str):
 @login_required
 def outputs(job_id: str):
     """The outputs section alone, for the page to fetch when the job ends while it is open."""
-    record = _visible_job(job_id)
+    record = visible_job(job_id)
     return render_template("pages/_outputs.html", job=record, **_outputs_context(record))
 
 
 @bp.route("/jobs/<job_id>/files/<path:name>")
 @login_required
 def output_file(job_id: str, name: str):
-    record = _visible_job(job_id)
+    record = visible_job(job_id)
     return member_response(record, name, download=request.args.get("download") == "1")
 
 
@@ -216,7 +217,7 @@ def output_file(job_id: str, name: str):
 def resubmit(job_id: str):
     if not CancelForm().validate_on_submit():
         abort(400, description="the form expired; reload the page and try again")
-    record = _visible_job(job_id)
+    record = visible_job(job_id)
     try:
         job = resubmit_job(services(), current_user.id, record)
     except SubmitError as exc:
@@ -245,18 +246,14 @@ def cancel(job_id: str):
 @bp.route("/jobs/<job_id>/log.txt")
 @login_required
 def log(job_id: str):
-    record = _visible_job(job_id)
+    record = visible_job(job_id)
     return log_response(record)
 
 
 @bp.route("/jobs/<job_id>/output.zip")
 @login_required
 def output(job_id: str):
-    record = _visible_job(job_id)
+    record = visible_job(job_id)
     return output_response(record)
 
 
-def _visible_job(job_id: str) -> Job:
-    """The job, if the current user may see it (else 404)."""
-    with services().db.session() as session:
-        return get_job_or_404(session, job_id, current_user.id, current_user.is_admin)
