@@ -65,15 +65,20 @@ class BrowserSession:
         return self.post(path, data={"csrf_token": self.csrf, **(data or {})}, **kwargs)
 
 
-def log_in(user: ApiUser) -> BrowserSession:
-    http = requests.Session()
+def post_login(http: requests.Session, user: ApiUser, query: str = "") -> requests.Response:
+    """The login form filled in and sent, its answer unfollowed (``query`` e.g. ``?next=/datasets``)."""
     page = http.get(user.base_url + "/login", timeout=30)
-    response = http.post(
-        user.base_url + "/login",
+    return http.post(
+        user.base_url + "/login" + query,
         data={"csrf_token": csrf_token(page.text), "name": user.name, "password": user.password},
         timeout=30,
         allow_redirects=False,
     )
+
+
+def log_in(user: ApiUser) -> BrowserSession:
+    http = requests.Session()
+    response = post_login(http, user)
     assert response.status_code == 302, response.text[:500]
     results = http.get(user.base_url + "/jobs", timeout=30)
     return BrowserSession(user.base_url, http, csrf_token(results.text))

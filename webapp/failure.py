@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass
 
 from storage.logmarks import Mark
-from webapp.formatting import human_bytes, human_seconds
+from storage.units import human_bytes
+from webapp.formatting import human_seconds
 
 TAIL_BYTES = 32 * 1024  # what the caller reads of a log's end
 EXCERPT_LINES = 20

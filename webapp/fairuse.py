@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from storage.limits import LimitDefaults, limits_of, over, queued_count, stored_output_bytes
 from storage.models import User
-from webapp.formatting import human_bytes
+from storage.units import human_bytes
 
 Refusal = tuple[int, str, str]  # HTTP status, API error code, message
 

@@ -1,21 +1,10 @@
-"""How sizes, durations and times read on the pages; registered as Jinja filters by the pages blueprint."""
+"""How durations and times read on the pages (sizes: storage.units); registered as Jinja filters by the pages blueprint."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from storage.models import Job
-
-
-def human_bytes(size: int | None) -> str:
-    if size is None:
-        return ""
-    value, unit = float(size), "B"
-    for larger in ("KiB", "MiB", "GiB"):
-        if value < 1024:
-            break
-        value, unit = value / 1024, larger
-    return f"{int(value)} {unit}" if value.is_integer() else f"{value:.1f} {unit}"
 
 
 def human_seconds(seconds: float | None) -> str:

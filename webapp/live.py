@@ -27,6 +27,7 @@ from producer.config import BrokerConfig
 from producer.publisher import connection_parameters
 from producer.topology import LIVE_EXCHANGE, declare_live
 from storage import leases
+from storage.backoff import Backoff, keep_connected
 from storage.changes import current_seq
 from storage.db import Database
 from storage.models import Job
@@ -41,7 +42,7 @@ PASS_SECONDS = 5.0  # catch-up pass while subscribed: only a safety net for lost
 FALLBACK_SECONDS = 1.0  # catch-up pass while the subscription is down: streams stay live, a second late
 LOG_CHECK_SECONDS = 2.0
 BATCH = 500
-MAX_BACKOFF = 30.0
+BROKER_ERRORS = (pika.exceptions.AMQPError, OSError)
 
 
 class LiveHub:
@@ -146,34 +147,34 @@ class LiveHub:
 
     # ---- the subscription ------------------------------------------------------------------------------------
     def _subscribe(self) -> None:
-        delay = 1.0
-        while not self._stop.is_set():
-            connection = None
-            try:
-                connection = pika.BlockingConnection(connection_parameters(self.broker))
-                channel = connection.channel()
-                declare_live(channel)
-                queue = channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
-                channel.queue_bind(queue, LIVE_EXCHANGE)
-                channel.basic_consume(queue, self._on_notice, auto_ack=True)
-                self.problem = ""
-                self._subscribed.set()
-                self._wake.set()  # catch up on what was announced while unsubscribed
-                delay = 1.0
-                while not self._stop.is_set():
-                    connection.process_data_events(time_limit=1)
-            except (pika.exceptions.AMQPError, OSError) as exc:
-                self._subscribed.clear()
-                self.problem = f"subscription lost: {exc!r}"
-                LOGGER.warning("live updates: subscription lost (%r); reconnecting in %.0f s", exc, delay)
-                self._stop.wait(delay)
-                delay = min(delay * 2, MAX_BACKOFF)
-            finally:
-                if connection is not None and connection.is_open:
-                    try:
-                        connection.close()
-                    except (pika.exceptions.AMQPError, OSError):
-                        LOGGER.debug("closing a broken connection failed", exc_info=True)
+        keep_connected(self._stop, self._listen, BROKER_ERRORS, "live updates: subscription lost", LOGGER)
+
+    def _listen(self, backoff: Backoff) -> None:
+        """One subscription to the change announcements, held until the hub stops or the broker goes away."""
+        connection = None
+        try:
+            connection = pika.BlockingConnection(connection_parameters(self.broker))
+            channel = connection.channel()
+            declare_live(channel)
+            queue = channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
+            channel.queue_bind(queue, LIVE_EXCHANGE)
+            channel.basic_consume(queue, self._on_notice, auto_ack=True)
+            self.problem = ""
+            self._subscribed.set()
+            self._wake.set()  # catch up on what was announced while unsubscribed
+            backoff.reset()
+            while not self._stop.is_set():
+                connection.process_data_events(time_limit=1)
+        except BROKER_ERRORS as exc:
+            self._subscribed.clear()
+            self.problem = f"subscription lost: {exc!r}"
+            raise
+        finally:
+            if connection is not None and connection.is_open:
+                try:
+                    connection.close()
+                except BROKER_ERRORS:
+                    LOGGER.debug("closing a broken connection failed", exc_info=True)
 
     def _on_notice(self, _channel: object, _method: object, _props: object, body: bytes) -> None:
         try:

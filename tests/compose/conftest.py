@@ -18,6 +18,7 @@ import docker
 import pytest
 import requests
 
+from client.api import parse_events
 from tests.conftest import ROOT, TERMINAL
 
 TEST_IMAGES = {
@@ -104,6 +105,23 @@ class Api:
 
     def log(self, job_id: str) -> str:
         return self.call("GET", f"/jobs/{job_id}/log").text
+
+    def open_events(self, timeout: float = 180) -> requests.Response:
+        """The caller's live stream (/api/v1/events, every job of theirs), open: the server has registered it."""
+        response = requests.get(
+            f"{self.base_url}/api/v1/events", headers={"Authorization": f"Bearer {self.token}"}, stream=True, timeout=(10, timeout)
+        )
+        response.raise_for_status()
+        return response
+
+    @staticmethod
+    def heard_end(events: requests.Response, job_id: str) -> dict:
+        """The job as the open stream announces its final state (the recorder's change, fanned out over the broker)."""
+        with events:
+            for name, data in parse_events(events.iter_lines(chunk_size=None, decode_unicode=True)):
+                if name == "job" and data["id"] == job_id and data["status"] in TERMINAL:
+                    return data
+        raise AssertionError(f"the stream ended without job {job_id}'s end")
 
     def wait(self, job_id: str, timeout: float = 180) -> dict:
         deadline = time.monotonic() + timeout

@@ -146,8 +146,10 @@ def test_up_comes_up_in_order_and_healthy(stack: Stack) -> None:
 
 def test_a_python_and_an_octave_job(stack: Stack) -> None:
     stack.api = make_api(stack.compose, stack.base_url)
+    events = stack.api.open_events()
     python_id = stack.api.submit(PYTHON_JOB)
     octave_id = stack.api.submit(OCTAVE_JOB)
+    assert stack.api.heard_end(events, python_id)["status"] == "succeeded"  # live updates run under compose too
     for job_id, runtime, text in ((python_id, "python", b"python 42\n"), (octave_id, "matlab", b"octave 42\n")):
         job = stack.api.wait(job_id)
         assert job["status"] == "succeeded", job

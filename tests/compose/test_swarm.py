@@ -80,9 +80,11 @@ def test_the_compose_file_deploys_as_a_swarm_stack(built: None, single_node_swar
 
         web = client.containers.list(filters={"label": f"com.docker.swarm.service.name={name}_web"})[0]
         api = make_api(["docker", "exec", "-i", web.id], base_url)
+        events = api.open_events()
         job_id = api.submit(
             make_zip({"code.py": 'import os\nos.makedirs("output", exist_ok=True)\nopen("output/swarm.txt", "w").write("ran")\n'})
         )
+        assert api.heard_end(events, job_id)["status"] == "succeeded"  # the live stream, as a results page holds it
         job = api.wait(job_id)
         assert (job["status"], job["consumer"]) == ("succeeded", f"{engine}-{name}_consumer-python.1"), job
         assert read_zip(api.output(job_id)) == {"swarm.txt": b"ran"}

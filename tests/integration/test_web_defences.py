@@ -11,7 +11,7 @@ from sqlalchemy import select
 from storage.db import Database
 from storage.models import User
 from tests.conftest import ApiUser, make_user, make_zip
-from tests.web import csrf_token, log_in
+from tests.web import log_in, post_login
 
 
 def test_a_session_saved_before_logout_is_dead_after_it(user: ApiUser) -> None:
@@ -64,14 +64,7 @@ def test_a_huge_page_is_400_on_the_api_and_clamped_on_the_results_page(user: Api
 
 
 def test_a_next_with_control_characters_is_ignored(user: ApiUser) -> None:
-    http = requests.Session()
-    form = http.get(user.base_url + "/login", timeout=30)
-    answer = http.post(
-        user.base_url + "/login?next=%2F%0D%0AX:1",
-        data={"csrf_token": csrf_token(form.text), "name": user.name, "password": user.password},
-        timeout=30,
-        allow_redirects=False,
-    )
+    answer = post_login(requests.Session(), user, "?next=%2F%0D%0AX:1")
 
     assert answer.status_code == 302 and "\n" not in answer.headers["Location"] and "X:1" not in answer.headers["Location"]
 

@@ -21,11 +21,12 @@ from storage.limits import GIB
 from storage.models import User
 from storage.objects import ObjectStore, ObjectStoreError
 from storage.retention import RetentionConfig, run_cleanup
+from storage.units import human_bytes
 from webapp.accounts import AccountError, create_token, create_user
 from webapp.admin.demo import cmd_seed_demo
 from webapp.admin.usage import usage_by_user
 from webapp.admin.users import set_limits
-from webapp.formatting import human_bytes, human_seconds
+from webapp.formatting import human_seconds
 
 KEEP = object()  # a limit option not given: the user's current value stays
 COLUMNS = ("user", "jobs", "succeeded", "failed", "run time", "CPU time", "mean wait", "peak memory", "outputs")

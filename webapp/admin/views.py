@@ -11,6 +11,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from storage.retention import run_cleanup
+from storage.units import human_bytes
 from webapp.accounts import AccountError, create_user
 from webapp.admin.chart import stacked_bars
 from webapp.admin.data import consumers, elapsed_seconds, history, recent_failures, running_jobs, runtime_summaries
@@ -19,7 +20,6 @@ from webapp.admin.queues import queue_depths
 from webapp.admin.usage import usage_by_user
 from webapp.admin.users import generated_password, get_user, reset_password, set_active, set_admin, set_limits, user_rows
 from webapp.auth import login_manager
-from webapp.formatting import human_bytes
 from webapp.services import services
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

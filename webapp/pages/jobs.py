@@ -12,8 +12,9 @@ from wtforms.validators import Length, NumberRange, Optional
 from storage.models import Job
 from storage.runtimes import RUNTIMES, public_runtimes
 from storage.states import JobState, UnknownStateError
+from storage.units import human_bytes
 from webapp.downloads import expired_message, log_response, member_response, output_response
-from webapp.formatting import human_bytes, human_seconds, job_seconds, utc
+from webapp.formatting import human_seconds, job_seconds, utc
 from webapp.job_failure import failure_of
 from webapp.jobnotes import MAX_NAME, MAX_NOTES, MAX_TAG, MAX_TAGS, JobText, NotesError, clean_name, clean_notes, clean_tags
 from webapp.jobs import (
