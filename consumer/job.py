@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, BinaryIO, TypeVar
+from typing import IO, Any, TypeVar
 
 import docker
 import docker.errors
@@ -301,12 +301,12 @@ class JobRun:
                 # Removed by clean_up(), after the message is settled: the researcher and the next job need not wait.
                 self._container = container
 
-    def _download(self, key: str, target: BinaryIO) -> None:
+    def _download(self, key: str, target: IO[bytes]) -> None:
         target.seek(0)
         target.truncate()
         self.store.download_to(key, target)
 
-    def _upload(self, key: str, source: BinaryIO, size: int, content_type: str) -> None:
+    def _upload(self, key: str, source: IO[bytes], size: int, content_type: str) -> None:
         source.seek(0)
         self.store.put_stream(key, source, size, content_type)
 

@@ -8,7 +8,7 @@ import time
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import IO
 
 COPY_CHUNK = 1024 * 1024
 
@@ -46,7 +46,7 @@ class OutputSummary:
     skipped: list[str] = field(default_factory=list)
 
 
-def tar_to_zip(chunks: Iterable[bytes], target: BinaryIO, max_bytes: int) -> OutputSummary:
+def tar_to_zip(chunks: Iterable[bytes], target: IO[bytes], max_bytes: int) -> OutputSummary:
     """Write regular files of the tar (top folder ``output/`` stripped) into a zip on ``target``.
 
     Symlinks and special files are left out and named in the summary: following them could read outside the job.
@@ -58,13 +58,13 @@ def tar_to_zip(chunks: Iterable[bytes], target: BinaryIO, max_bytes: int) -> Out
             name = member.name.split("/", 1)[1] if "/" in member.name else ""
             if not name or member.isdir():
                 continue
-            if not member.isfile():
+            source = tar.extractfile(member) if member.isfile() else None
+            if source is None:
                 summary.skipped.append(name)
                 continue
             summary.bytes += member.size
             if summary.bytes > max_bytes:
                 raise OutputTooLarge(f"output/ holds more than the limit of {max_bytes} bytes")
-            source = tar.extractfile(member)
             info = zipfile.ZipInfo(name, date_time=_zip_time(member.mtime))
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = (member.mode & 0o777 | 0o100000) << 16
