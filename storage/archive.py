@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO, BinaryIO
+from typing import IO
 
 from storage.requirements import MAX_REQUIREMENTS_BYTES, RequirementsError, parse_requirements
 from storage.runtimes import RUNTIMES, entry_file_choices, entry_files
@@ -140,7 +140,7 @@ class _Project:
 
 
 def inspect_zip(
-    file: BinaryIO, filename: str, runtime: str | None = None, limits: ArchiveLimits = ArchiveLimits()
+    file: IO[bytes], filename: str, runtime: str | None = None, limits: ArchiveLimits = ArchiveLimits()
 ) -> ProjectInfo:
     """Check the zip against every rule of SPEC section 2 from its central directory.
 
@@ -167,7 +167,7 @@ def inspect_zip(
 
 
 def read_member(
-    file: BinaryIO, info: ProjectInfo, relative_path: str, max_bytes: int, limits: ArchiveLimits = ArchiveLimits()
+    file: IO[bytes], info: ProjectInfo, relative_path: str, max_bytes: int, limits: ArchiveLimits = ArchiveLimits()
 ) -> bytes | None:
     """Return one file of the project (e.g. requirements.txt), or None when it is absent."""
     with _open_zip(file, limits) as archive:
@@ -180,7 +180,7 @@ def read_member(
         return b"".join(_stream_member(archive, entry))
 
 
-def zip_to_tar(file: BinaryIO, info: ProjectInfo, limits: ArchiveLimits = ArchiveLimits()) -> Iterator[bytes]:
+def zip_to_tar(file: IO[bytes], info: ProjectInfo, limits: ArchiveLimits = ArchiveLimits()) -> Iterator[bytes]:
     """Stream the project as an uncompressed tar, for the sandbox's stdin.
 
     Paths are relative to the project root. All rules are checked again, since
@@ -206,7 +206,7 @@ def _check_requirements(archive: zipfile.ZipFile, project: _Project) -> None:
         raise ArchiveError("bad_requirements", str(exc)) from exc
 
 
-def _open_zip(file: BinaryIO, limits: ArchiveLimits) -> zipfile.ZipFile:
+def _open_zip(file: IO[bytes], limits: ArchiveLimits) -> zipfile.ZipFile:
     size = file.seek(0, io.SEEK_END)
     if size > limits.max_upload_bytes:
         limit = human_bytes(limits.max_upload_bytes)
@@ -223,7 +223,7 @@ def _open_zip(file: BinaryIO, limits: ArchiveLimits) -> zipfile.ZipFile:
         raise _not_a_zip(str(error)) from error
 
 
-def _count_entries(file: BinaryIO, size: int, limit: int) -> None:
+def _count_entries(file: IO[bytes], size: int, limit: int) -> None:
     """Refuse too many entries before zipfile builds an object for each one.
 
     A 512 MiB upload can list millions of tiny records; counting them here
@@ -307,7 +307,7 @@ def _scan(archive: zipfile.ZipFile, limits: ArchiveLimits) -> _Project:
     return _Project(prefix, _runtime(members, kept, prefix), len(zinfos), total, members, folders)
 
 
-def inspect_data_zip(file: BinaryIO, limits: ArchiveLimits = ArchiveLimits()) -> list[DataMember]:
+def inspect_data_zip(file: IO[bytes], limits: ArchiveLimits = ArchiveLimits()) -> list[DataMember]:
     """Check a dataset zip by the safety rules of a job zip (slip, special entries, bombs, sizes, names), without
     the project's rules: any files may be in it. A single top folder is stripped, as for projects."""
     try:
@@ -318,7 +318,7 @@ def inspect_data_zip(file: BinaryIO, limits: ArchiveLimits = ArchiveLimits()) ->
     return [DataMember(path, entry.zinfo.file_size) for path, entry in members.items()]
 
 
-def iter_data_members(file: BinaryIO, limits: ArchiveLimits = ArchiveLimits()) -> Iterator[tuple[DataMember, Iterator[bytes]]]:
+def iter_data_members(file: IO[bytes], limits: ArchiveLimits = ArchiveLimits()) -> Iterator[tuple[DataMember, Iterator[bytes]]]:
     """Each file of a dataset zip with its bytes as chunks, held to its declared size; read each before the next."""
     with _open_zip(file, limits) as archive:
         for path, entry in _scan_data(archive, limits).items():

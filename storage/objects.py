@@ -7,7 +7,7 @@ import io
 import json
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any, BinaryIO, Protocol
+from typing import IO, Any, Protocol
 
 import urllib3
 from minio import Minio
@@ -207,7 +207,7 @@ class ObjectStore:
     def get_bytes(self, key: str) -> bytes:
         return b"".join(self.iter_object(key))
 
-    def download_to(self, key: str, target: BinaryIO) -> int:
+    def download_to(self, key: str, target: IO[bytes]) -> int:
         size = 0
         for chunk in self.iter_object(key):
             target.write(chunk)
