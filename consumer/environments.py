@@ -1,6 +1,6 @@
 """Environment images: a runtime's image plus a job's requirements, built once per distinct set and reused.
 
-The build is a step of the job, run by the job (JobRun) in a container under the job's own sandbox, on a network
+The build is a step of the job, run by the job (consumer/env_build.py) in a container under the job's own sandbox, on a network
 whose only way out is the proxy to the package index (consumer/egress.py). It installs into ENV_DIR, on a volume of
 the job's; the cache then makes the image without running anything: it creates (never starts) a container of the
 runtime's image, copies the installed tree in and commits it. A job's code, and its packages' build code when source

@@ -95,7 +95,7 @@ def test_wait_ends_with_infra_error_when_the_daemon_dies(dockerd: PrivateDockerd
     try:
         started_cpu = time.process_time()
         with pytest.raises(InfraError, match="Docker daemon"):
-            run._wait(container, time.monotonic())
+            run.watch.wait(container, time.monotonic())
         cpu = time.process_time() - started_cpu
         assert not dockerd._answers()
         # Before the daemon died each call waited its step (about a second); after, the first failed call ends it.
