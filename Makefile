@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PYTEST_ARGS ?=
 
-.PHONY: up down test test-compose services images venv unit lint typecheck bench
+.PHONY: up down test test-compose services images venv unit lint bench
 
 ## up: install what is missing, start the services and labqueue (web on http://127.0.0.1:8000)
 up:
@@ -38,15 +38,12 @@ venv:
 unit: venv
 	@$(VENV)/bin/pytest tests/unit -q -p no:cacheprovider $(PYTEST_ARGS)
 
-## lint: ruff on the Python, shellcheck on scripts/ (installs shellcheck if missing)
+## lint: ruff on the Python, mypy on the packages, shellcheck on scripts/ (installs shellcheck if missing)
 lint: venv
 	@bash -c '. scripts/lib.sh && apt_install shellcheck'
 	@$(VENV)/bin/ruff check .
-	@shellcheck -x -P SCRIPTDIR scripts/*.sh
-
-## typecheck: mypy on the packages (setup.cfg [mypy]); not clean yet, so not part of lint or .ci/run
-typecheck: venv
 	@$(VENV)/bin/mypy
+	@shellcheck -x -P SCRIPTDIR scripts/*.sh
 
 ## bench: the benchmark suite (minutes); writes docs/benchmarks.md
 bench: services

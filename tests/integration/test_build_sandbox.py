@@ -3,6 +3,7 @@ engine, finds the job's user and limits, no capabilities, and no way out but the
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import secrets
 import socket
@@ -120,11 +121,18 @@ pathlib.Path("output/report.json").write_text(json.dumps({{"build": json.loads({
 """
 
 
+def gateway_of(network) -> str:
+    """The network's gateway: as its IPAM config names it, else the subnet's first address, which Docker then takes
+    (some dockerd versions leave Gateway out of the default bridge's config)."""
+    config = network.attrs["IPAM"]["Config"][0]
+    return config.get("Gateway") or str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
+
+
 def test_a_source_build_runs_sandboxed_and_reaches_nothing_but_the_index(
     source_builds: ApiUser, package_index: PackageIndex, host_listener: Listener, docker_client: docker.DockerClient
 ) -> None:
     host = host_addresses()
-    bridge_gateway = docker_client.networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"]
+    bridge_gateway = gateway_of(docker_client.networks.get("bridge"))
     targets = [["the Docker bridge gateway", bridge_gateway, host_listener.port]]
     targets += [["the consumer's host", address, host_listener.port] for address in host]
     targets += [["the index, not through the proxy", package_index.address, INDEX_PORT]]
