@@ -3,6 +3,7 @@ finding of issue 14 against the live web. tests/unit/test_web_security.py covers
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import requests
@@ -38,7 +39,7 @@ def test_a_session_saved_before_an_admins_reset_or_disable_is_dead_after_it(user
         assert replayed.status_code == 302 and "/login" in replayed.headers["Location"]
 
 
-def test_pages_and_the_log_send_the_security_headers(user: ApiUser) -> None:
+def test_pages_and_the_log_send_the_security_headers(user: ApiUser, python_consumer) -> None:
     page = log_in(user).get("/jobs")
     policy = page.headers["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in policy and "'unsafe-inline'" not in policy.split("script-src", 1)[1].split(";", 1)[0]
@@ -70,9 +71,13 @@ def test_a_next_with_control_characters_is_ignored(user: ApiUser) -> None:
 
 
 def test_public_health_names_no_consumer_and_an_admin_sees_them(live_server: str, test_env: dict[str, str], python_consumer) -> None:
-    public = requests.get(live_server + "/api/v1/health", timeout=30).json()
     admin = make_user(test_env, live_server, admin=True)
-    detailed = admin.get("/api/v1/health").json()
+    deadline = time.monotonic() + 60
+    while not (detailed := admin.get("/api/v1/health").json()).get("consumers"):  # until its first heartbeat is recorded
+        assert time.monotonic() < deadline, detailed
+        time.sleep(0.5)
+    public = requests.get(live_server + "/api/v1/health", timeout=30)
 
-    assert set(public) == {"status", "components"}
-    assert detailed["consumers"] and {"name", "host"} <= set(detailed["consumers"][0])
+    assert {"name", "host", "slots"} <= set(detailed["consumers"][0])
+    assert set(public.json()) == {"status", "components"}
+    assert detailed["consumers"][0]["name"] not in public.text and detailed["consumers"][0]["host"] not in public.text
