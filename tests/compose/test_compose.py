@@ -68,6 +68,7 @@ def stack(built: None, package_index: PackageIndex, tmp_path_factory: pytest.Tem
         LABQUEUE_BROKER_PORT=str(free_port()),
         LABQUEUE_S3_PORT=str(free_port()),
         LABQUEUE_RABBITMQ_UI_PORT=str(free_port()),
+        LABQUEUE_MQTT_PORT=str(free_port()),
         # not the default: the broker's consumer timeout must follow it
         LABQUEUE_MAX_TIME_LIMIT=str(MAX_TIME_LIMIT),
         # environment builds reach the test's package index through compose's build proxy
@@ -104,7 +105,7 @@ def test_up_comes_up_in_order_and_healthy(stack: Stack) -> None:
     report = wait_health(stack.base_url, {"python": 1, "matlab": 1})
     assert {c["name"] for c in report["consumers"]} >= {stack.consumer("consumer-python"), stack.consumer("consumer-matlab")}
 
-    # published: web on loopback; with compose/expose.yml, broker and S3 on the bridge's address and the broker's
+    # published: web on loopback; with compose/expose.yml, broker (AMQP, MQTT) and S3 on the bridge's address and the broker's
     # management UI on loopback; nothing else
     published = {
         name: {
@@ -118,6 +119,7 @@ def test_up_comes_up_in_order_and_healthy(stack: Stack) -> None:
     assert published.pop("web") == {("127.0.0.1", stack.env["LABQUEUE_WEB_PORT"])}
     assert published.pop("rabbitmq") == {
         (gateway, stack.env["LABQUEUE_BROKER_PORT"]),
+        (gateway, stack.env["LABQUEUE_MQTT_PORT"]),  # for devices
         ("127.0.0.1", stack.env["LABQUEUE_RABBITMQ_UI_PORT"]),
     }
     assert published.pop("s3") == {(gateway, stack.env["LABQUEUE_S3_PORT"])}
