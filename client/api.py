@@ -190,6 +190,12 @@ class Client:
     def jobs(self, **params: Any) -> dict[str, Any]:
         return self.request("GET", "/jobs", params={k: v for k, v in params.items() if v not in (None, "")}).json()
 
+    def resubmit(self, job_id: str) -> dict[str, Any]:
+        return self.request("POST", f"/jobs/{job_id}/resubmit").json()
+
+    def datasets(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/datasets").json()["items"]
+
     def cancel(self, job_id: str) -> dict[str, Any]:
         return self.request("POST", f"/jobs/{job_id}/cancel").json()
 

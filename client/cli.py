@@ -1,4 +1,4 @@
-"""``labqueue``, the researchers' command (submit, jobs, logs, cancel): the REST API from a terminal, with the
+"""``labqueue``, the researchers' command (submit, jobs, show, logs, download, resubmit, cancel, datasets): the REST API from a terminal, with the
 upload's progress and the job's live status on stderr, and only results (job ids, tables, logs) on stdout."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
@@ -41,18 +42,26 @@ class ProgressBar:
             rate = done / max(time.monotonic() - self.started, 1e-3)
             self.stream.write(
                 f"\r{self.label} [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {percent:3d}% "
-                f"{_mib(done)}/{_mib(total)} {_mib(rate)}/s"
+                f"{human_bytes(done)}/{human_bytes(total)} {human_bytes(rate)}/s"
             )
             if done >= total:
                 self.stream.write("\n")
         elif percent // 25 != self.shown // 25 or done >= total and self.shown != 100:
-            self.stream.write(f"{self.label}: {percent}% ({_mib(done)} of {_mib(total)})\n")
+            self.stream.write(f"{self.label}: {percent}% ({human_bytes(done)} of {human_bytes(total)})\n")
         self.shown = percent
         self.stream.flush()
 
 
-def _mib(size: float) -> str:
-    return f"{size / 2**20:.1f} MiB"
+def human_bytes(size: float) -> str:
+    """``1536`` → ``"1.5 KiB"``: the server's way of writing sizes (storage/units.py), which this package cannot import."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(value) < 1024:
+            break
+        value /= 1024
+    else:
+        unit = "TiB"
+    return f"{int(value)} {unit}" if value.is_integer() else f"{value:.1f} {unit}"
 
 
 def _say(message: str) -> None:
@@ -218,11 +227,15 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     for job in page["items"]:
         submitted = job["submitted_at"][:19].replace("T", " ")
         rows.append((job["id"], job["status"], job["runtime"], clean_line(job["project"]), submitted, _duration(job)))
+    _print_table(rows)
+    _say(f"page {page['page']} of {page['pages']} ({page['total']} job{'' if page['total'] == 1 else 's'})")
+    return 0
+
+
+def _print_table(rows: Sequence[Sequence[str]]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-    _say(f"page {page['page']} of {page['pages']} ({page['total']} job{'' if page['total'] == 1 else 's'})")
-    return 0
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
@@ -260,6 +273,81 @@ def _print_log(client: Client, args: argparse.Namespace, out: IO[bytes], clean: 
         if name == "log" and data.get("final"):
             return
     raise AssertionError("the event stream never ends by itself")
+
+
+def _show_lines(job: dict[str, Any]) -> list[tuple[str, str]]:
+    """A job's record as label/value pairs, sizes and times as people read them."""
+    usage = job.get("usage") or {}
+    pairs = [
+        ("name", job["name"]),
+        ("id", job["id"]),
+        ("status", job["status"] + (f": {job['reason']}" if job.get("reason") else "")),
+        ("runtime", job["runtime"]),
+        ("datasets", ", ".join(job.get("datasets") or []) or "none"),
+        ("tags", ", ".join(job.get("tags") or [])),
+        ("submitted", (job.get("submitted_at") or "")[:19].replace("T", " ") + " UTC"),
+        ("waited", "" if usage.get("queue_wait_seconds") is None else f"{usage['queue_wait_seconds']:.1f}s"),
+        ("ran", _duration(job)),
+        ("limits", f"{job['time_limit']}s, {human_bytes(job['memory_limit'] * 2**20)} memory"
+         + (f", {human_bytes(job['disk_limit'] * 2**20)} disk" if job.get("disk_limit") else "")),
+        ("peak memory", "" if usage.get("peak_memory_bytes") is None else human_bytes(usage["peak_memory_bytes"])),
+        ("output", "" if job.get("output_bytes") is None else human_bytes(job["output_bytes"])),
+        ("notes", job.get("notes") or ""),
+    ]
+    return [(label, clean_line(value)) for label, value in pairs if value]
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """The job's record on stdout; a job that ended badly also gets its failure summary (stderr)."""
+    client = _client()
+    job = client.job(args.id)
+    width = max(len(label) for label, _ in _show_lines(job))
+    for label, value in _show_lines(job):
+        print(f"{label.ljust(width)}  {value}")
+    print(f"{'page'.ljust(width)}  {client.config.url}/jobs/{job['id']}")
+    if ended(job) and job["status"] != "succeeded":
+        report_failure(client, job)
+    return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    client = _client()
+    job = client.job(args.id)
+    if not job.get("output_key"):
+        raise ClientError(0, "no_output", f"job {job['id']} is {job['status']} and has no output")
+    download(client, job, Path(args.to or f"output-{job['short_id']}"))
+    return 0
+
+
+def cmd_resubmit(args: argparse.Namespace) -> int:
+    """The same zip, datasets and limits again, as a new job (its id on stdout)."""
+    client = _client()
+    job = client.resubmit(args.id)
+    print(job["id"], flush=True)
+    _say(f"resubmitted as {job['id']}: {client.config.url}/jobs/{job['id']}")
+    if not args.wait:
+        return 0
+    job = wait_for(client, job)
+    if job["status"] != "succeeded":
+        report_failure(client, job)
+    return 0 if job["status"] == "succeeded" else 1
+
+
+def cmd_datasets(_args: argparse.Namespace) -> int:
+    rows = [("NAME", "VERSION", "FILES", "SIZE", "UPDATED", "DESCRIPTION")]
+    items = _client().datasets()
+    for dataset in items:
+        rows.append((
+            dataset["name"],
+            str(dataset["latest_version"]),
+            str(dataset["file_count"]),
+            human_bytes(dataset["total_bytes"]),
+            (dataset.get("updated_at") or "")[:10],
+            clean_line(dataset.get("description") or ""),
+        ))
+    _print_table(rows)
+    _say(f"{len(items)} dataset{'' if len(items) == 1 else 's'}; submit with --dataset NAME (the newest version) or NAME@VERSION")
+    return 0
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
@@ -304,6 +392,19 @@ def build_parser() -> argparse.ArgumentParser:
     cancel = commands.add_parser("cancel", help="cancel a job")
     cancel.add_argument("id")
     cancel.set_defaults(handler=cmd_cancel)
+    show = commands.add_parser("show", help="a job's record: state and reason, datasets, times, limits, sizes; why it failed")
+    show.add_argument("id")
+    show.set_defaults(handler=cmd_show)
+    fetch = commands.add_parser("download", help="unpack a job's output into a folder")
+    fetch.add_argument("id")
+    fetch.add_argument("--to", metavar="DIR", help="the folder (default: output-<short id>)")
+    fetch.set_defaults(handler=cmd_download)
+    resubmit = commands.add_parser("resubmit", help="run a job again: the same zip, datasets and limits")
+    resubmit.add_argument("id")
+    resubmit.add_argument("--wait", action="store_true", help="follow the new job until it ends; exit 0 only if it succeeded")
+    resubmit.set_defaults(handler=cmd_resubmit)
+    datasets = commands.add_parser("datasets", help="the datasets a job can mount (--dataset NAME)")
+    datasets.set_defaults(handler=cmd_datasets)
     return parser
 
 

@@ -9,6 +9,7 @@ import importlib.util
 import os
 import pty
 import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -227,3 +228,53 @@ def _read(fd: int) -> bytes:
         return os.read(fd, 65536)
     except OSError:
         return b""
+
+
+def test_show_download_and_resubmit_a_job_by_its_prefix(client_env: dict[str, str], client_user: ApiUser, tmp_path: Path) -> None:
+    first = client_user.submit(make_zip({"code.py": WRITES_CSV}), name="pump run").json()
+    client_user.wait(first["id"])
+
+    shown = run(client_env, "show", first["id"][:6])
+    fetched = run(client_env, "download", first["id"][:6], "--to", str(tmp_path / "out"), cwd=tmp_path)
+    again = run(client_env, "resubmit", first["id"][:6], "--wait")
+
+    assert shown.returncode == 0, shown.stderr
+    fields = dict(line.split(None, 1) for line in shown.stdout.splitlines() if line.strip() and not line.startswith("peak"))
+    assert (fields["name"], fields["id"], fields["status"]) == ("pump run", first["id"], "succeeded")
+    assert fields["limits"].endswith("1 GiB memory, 4 GiB disk") and fields["page"].endswith(f"/jobs/{first['id']}")
+    assert fetched.returncode == 0, fetched.stderr
+    assert (tmp_path / "out" / "tables" / "result.csv").read_text() == "sensor,mean\npump-7,0.42\n"
+    assert again.returncode == 0, again.stderr
+    second = client_user.get(f"/api/v1/jobs/{again.stdout.strip()}").json()
+    assert second["id"] != first["id"] and (second["status"], second["name"]) == ("succeeded", "pump run")
+
+
+def test_show_of_a_failed_job_says_why_and_download_of_no_output_is_one_line(client_env: dict[str, str], client_user: ApiUser) -> None:
+    job = client_user.submit(make_zip({"code.py": "raise ValueError('bad calibration')"})).json()
+    client_user.wait(job["id"])
+
+    shown = run(client_env, "show", job["id"])
+    fetched = run(client_env, "download", job["id"])
+
+    assert shown.returncode == 0 and re.search(r"^status +failed: exited with code 1$", shown.stdout, re.MULTILINE), shown.stdout
+    assert "> ValueError: bad calibration" in shown.stderr
+    assert fetched.returncode == 1 and fetched.stderr.strip().splitlines() == [f"labqueue: job {job['id']} is failed and has no output"]
+
+
+def test_datasets_lists_what_a_job_can_mount(client_env: dict[str, str], client_user: ApiUser) -> None:
+    name = f"cli-{secrets.token_hex(3)}"
+    made = client_user.post("/api/v1/datasets", data={"name": name, "description": "line 7 pumps"}, files={"file": ("notes.txt", "a,b\n1,2\n")})
+    assert made.status_code == 201, made.text
+
+    listed = run(client_env, "datasets")
+
+    assert listed.returncode == 0, listed.stderr
+    row = next(line.split() for line in listed.stdout.splitlines() if line.startswith(name + " "))
+    assert row[:4] == [name, "1", "1", "8 B"] and "line 7 pumps" in " ".join(row)
+
+
+def test_a_wrong_url_is_one_line(client_env: dict[str, str]) -> None:
+    result = run({**client_env, "LABQUEUE_URL": "http://127.0.0.1:1"}, "jobs")
+
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith("labqueue: cannot reach http://127.0.0.1:1")
