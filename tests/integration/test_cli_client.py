@@ -240,7 +240,7 @@ def test_show_download_and_resubmit_a_job_by_its_prefix(client_env: dict[str, st
 
     assert shown.returncode == 0, shown.stderr
     fields = dict(line.split(None, 1) for line in shown.stdout.splitlines() if line.strip() and not line.startswith("peak"))
-    assert (fields["name"], fields["id"], fields["status"]) == ("pump run", first["id"], "succeeded")
+    assert (fields["name"], fields["id"], fields["status"]) == ("pump run", first["id"], "succeeded: exited with code 0")
     assert fields["limits"].endswith("1 GiB memory, 4 GiB disk") and fields["page"].endswith(f"/jobs/{first['id']}")
     assert fetched.returncode == 0, fetched.stderr
     assert (tmp_path / "out" / "tables" / "result.csv").read_text() == "sensor,mean\npump-7,0.42\n"
@@ -249,16 +249,16 @@ def test_show_download_and_resubmit_a_job_by_its_prefix(client_env: dict[str, st
     assert second["id"] != first["id"] and (second["status"], second["name"]) == ("succeeded", "pump run")
 
 
-def test_show_of_a_failed_job_says_why_and_download_of_no_output_is_one_line(client_env: dict[str, str], client_user: ApiUser) -> None:
+def test_show_of_a_failed_job_says_why_and_an_unknown_job_is_one_line(client_env: dict[str, str], client_user: ApiUser) -> None:
     job = client_user.submit(make_zip({"code.py": "raise ValueError('bad calibration')"})).json()
     client_user.wait(job["id"])
 
     shown = run(client_env, "show", job["id"])
-    fetched = run(client_env, "download", job["id"])
+    unknown = run(client_env, "download", "0000abcd")
 
     assert shown.returncode == 0 and re.search(r"^status +failed: exited with code 1$", shown.stdout, re.MULTILINE), shown.stdout
     assert "> ValueError: bad calibration" in shown.stderr
-    assert fetched.returncode == 1 and fetched.stderr.strip().splitlines() == [f"labqueue: job {job['id']} is failed and has no output"]
+    assert unknown.returncode == 1 and unknown.stderr.strip().splitlines() == ["labqueue: no such job"]
 
 
 def test_datasets_lists_what_a_job_can_mount(client_env: dict[str, str], client_user: ApiUser) -> None:
@@ -270,7 +270,7 @@ def test_datasets_lists_what_a_job_can_mount(client_env: dict[str, str], client_
 
     assert listed.returncode == 0, listed.stderr
     row = next(line.split() for line in listed.stdout.splitlines() if line.startswith(name + " "))
-    assert row[:4] == [name, "1", "1", "8 B"] and "line 7 pumps" in " ".join(row)
+    assert row[:5] == [name, "1", "1", "8", "B"] and "line 7 pumps" in " ".join(row)
 
 
 def test_a_wrong_url_is_one_line(client_env: dict[str, str]) -> None:
