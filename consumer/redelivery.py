@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from consumer.claim import Claim, read_claim
 from consumer.errors import InfraError
@@ -22,18 +23,16 @@ LOGGER = logging.getLogger(__name__)
 AWAIT_POLL_SECONDS = 2.0
 
 
+@dataclass(eq=False, kw_only=True)
 class Redelivery:
     """Looks up one job's earlier deliveries in the object store."""
 
-    def __init__(
-        self, *, store: ObjectStore, job_id: str, retry: Retry, report: Report, cancelled: threading.Event, shutdown: threading.Event
-    ) -> None:
-        self.store = store
-        self.job_id = job_id
-        self.retry = retry
-        self.report = report
-        self.cancelled = cancelled
-        self.shutdown = shutdown
+    store: ObjectStore
+    job_id: str
+    retry: Retry
+    report: Report
+    cancelled: threading.Event
+    shutdown: threading.Event
 
     def final_without_running(self, cancel: Callable[[], JobEvent]) -> JobEvent | None:
         """The job's final event when this delivery must not run it: the job finished already, was cancelled (then

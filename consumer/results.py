@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 import docker
@@ -32,20 +33,20 @@ SPOOL_BYTES = 64 * 2**20
 Report = Callable[[JobEvent], None]
 
 
+@dataclass(eq=False, kw_only=True)
 class Results:
     """One attempt's events and stored results; ``usage`` and ``environment`` are filled in as the job runs."""
 
-    def __init__(self, *, job_id: str, attempt: int, config: ConsumerConfig, store: ObjectStore, log: JobLog, report: Report, retry: Retry) -> None:
-        self.job_id = job_id
-        self.attempt = attempt
-        self.config = config
-        self.store = store
-        self.log = log
-        self.report = report
-        self.retry = retry
-        self.usage = Usage()
-        self.output_bytes: int | None = None
-        self.environment: str | None = None  # base, cached or built: reported for the environment cache's metrics
+    job_id: str
+    attempt: int
+    config: ConsumerConfig
+    store: ObjectStore
+    log: JobLog
+    report: Report
+    retry: Retry
+    usage: Usage = field(default_factory=Usage)
+    output_bytes: int | None = None
+    environment: str | None = None  # base, cached or built: reported for the environment cache's metrics
 
     def event(self, state: JobState, reason: str, **fields: Any) -> JobEvent:
         return JobEvent(

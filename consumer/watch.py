@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from consumer.container import exited_within, kill
@@ -23,18 +24,16 @@ WAIT_STEP_SECONDS = 1.0
 Stopped = tuple[JobState, str]  # why the job's container was killed before it exited
 
 
+@dataclass(eq=False, kw_only=True)
 class Watch:
     """Waits on each container of one job (its environment build's, then its run's) under the job's time limit."""
 
-    def __init__(
-        self, *, job_id: str, time_limit: int, store: ObjectStore, log: JobLog, cancelled: threading.Event, shutdown: threading.Event
-    ) -> None:
-        self.job_id = job_id
-        self.time_limit = time_limit
-        self.store = store
-        self.log = log
-        self.cancelled = cancelled
-        self.shutdown = shutdown
+    job_id: str
+    time_limit: int
+    store: ObjectStore
+    log: JobLog
+    cancelled: threading.Event
+    shutdown: threading.Event
 
     def wait(self, container: Any, started: float) -> Stopped | None:
         """Wait for the container to exit; kill it at the time limit or on cancel and say why."""
